@@ -1,0 +1,346 @@
+"""Read a blueprint from YAML layers, keeping the file position of every value.
+
+Precedence, lowest first (this is the one place it is defined):
+
+  1. the base file named on the command line (several files: left to right);
+  2. `<base>.local.yaml` beside each base file, if present (site-local overrides kept out of git);
+  3. each `--set path=value`, left to right (value parsed as YAML: `--set spec.forecast.shrinkage=0.3`).
+
+Mappings merge key by key. Lists of named items (seats by `pool`; sites, trunks, ivr, queues by
+`name`) merge item by item, so a layer can change one trunk without repeating the others; any
+other list is replaced whole.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from trunkline.blueprint.models import Center, Loc, cross_check
+from trunkline.errors import BlueprintError, Problem, UsageError
+
+MERGE_KEYS = ("name", "pool")
+SECRET_FIELDS = ("secret", "key", "password")
+_SET_RE = re.compile(r"^([A-Za-z_][\w]*(?:(?:\.[A-Za-z_][\w-]*)|(?:\[\d+\]))*)=(.*)$", re.S)
+
+
+class Positions:
+    """Where each value came from: loc tuple -> (file, line, column), 1-based."""
+
+    def __init__(self) -> None:
+        self.by_loc: dict[Loc, tuple[str, int, int]] = {}
+
+    def record(self, node: Any, file: str, loc: Loc = ()) -> None:
+        if isinstance(node, CommentedMap):
+            for key in node:
+                line, col = node.lc.key(key)
+                self.by_loc[loc + (key,)] = (file, line + 1, col + 1)
+                self.record(node[key], file, loc + (key,))
+        elif isinstance(node, CommentedSeq):
+            for i, item in enumerate(node):
+                line, col = node.lc.item(i)
+                self.by_loc[loc + (i,)] = (file, line + 1, col + 1)
+                self.record(item, file, loc + (i,))
+
+    def find(self, loc: Loc, default_file: str) -> tuple[str, int, int]:
+        """The position of loc, or of its nearest located parent."""
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in self.by_loc:
+                return self.by_loc[loc[:n]]
+        return (default_file, 1, 1)
+
+
+def _read_yaml(path: Path) -> tuple[Any, str]:
+    yaml = YAML(typ="rt")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such blueprint file; check the path") from None
+    except UnicodeDecodeError as exc:
+        raise BlueprintError([Problem(str(path), 1, 1, "", f"not UTF-8 text ({exc.reason})", "save the file as UTF-8")]) from None
+    try:
+        data = yaml.load(io.StringIO(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        raise BlueprintError([Problem(str(path), line, col, "", f"YAML syntax: {what}", "fix the indentation or quoting at this spot")]) from None
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, CommentedMap):
+        raise BlueprintError([Problem(str(path), 1, 1, "", "the document is not a mapping", "start with apiVersion: trunkline/v1 and kind: Center")])
+    return data, str(path)
+
+
+def _merge_key(items: list) -> str | None:
+    if not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in MERGE_KEYS:
+        if all(key in i for i in items):
+            return key
+    return None
+
+
+def _merge(base: Any, over: Any, pos: Positions, over_pos: Positions, loc: Loc) -> Any:
+    """Merge `over` onto `base` (plain data), carrying positions from the overriding layer."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = _merge(base.get(key), value, pos, over_pos, loc + (key,)) if key in base else _adopt(value, pos, over_pos, loc + (key,))
+            _copy_pos(pos, over_pos, loc + (key,), loc + (key,))
+        return out
+    if isinstance(base, list) and isinstance(over, list):
+        key = _merge_key(base) and _merge_key(over)
+        if key:
+            out = list(base)
+            index = {item[key]: i for i, item in enumerate(base)}
+            for j, item in enumerate(over):
+                if item[key] in index:
+                    i = index[item[key]]
+                    out[i] = _merge(base[i], item, pos, _shift(over_pos, loc + (j,), loc + (i,)), loc + (i,))
+                else:
+                    out.append(item)
+                    _move(pos, over_pos, loc + (j,), loc + (len(out) - 1,))
+            return out
+    return _adopt(over, pos, over_pos, loc)
+
+
+def _adopt(value: Any, pos: Positions, over_pos: Positions, loc: Loc) -> Any:
+    """Take the overriding value whole: forget old positions below loc, copy the new ones."""
+    for k in [k for k in pos.by_loc if k[: len(loc)] == loc and len(k) > len(loc)]:
+        del pos.by_loc[k]
+    _move(pos, over_pos, loc, loc)
+    return value
+
+
+def _move(pos: Positions, over_pos: Positions, src: Loc, dst: Loc) -> None:
+    for k, v in over_pos.by_loc.items():
+        if k[: len(src)] == src:
+            pos.by_loc[dst + k[len(src):]] = v
+
+
+def _copy_pos(pos: Positions, over_pos: Positions, src: Loc, dst: Loc) -> None:
+    if src in over_pos.by_loc:
+        pos.by_loc[dst] = over_pos.by_loc[src]
+
+
+def _shift(over_pos: Positions, src: Loc, dst: Loc) -> Positions:
+    shifted = Positions()
+    for k, v in over_pos.by_loc.items():
+        shifted.by_loc[(dst + k[len(src):]) if k[: len(src)] == src else k] = v
+    return shifted
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def parse_set(expr: str) -> tuple[Loc, Any]:
+    """'spec.trunks[0].channels=120' -> (('spec','trunks',0,'channels'), 120)."""
+    m = _SET_RE.match(expr)
+    if not m:
+        raise UsageError(f"--set {expr!r}: write PATH=VALUE, e.g. --set spec.forecast.shrinkage=0.3")
+    loc: list[Any] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", m.group(1)):
+        loc.append(int(part[1:-1]) if part.startswith("[") else part)
+    try:
+        value = YAML(typ="safe").load(m.group(2)) if m.group(2).strip() else ""
+    except Exception as exc:  # ruamel raises several types; all mean the value is not YAML
+        raise UsageError(f"--set {expr!r}: the value is not valid YAML ({exc})") from None
+    return tuple(loc), value
+
+
+def _apply_set(data: dict, loc: Loc, value: Any, expr: str) -> None:
+    node: Any = data
+    for i, part in enumerate(loc[:-1]):
+        nxt = loc[i + 1]
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise UsageError(f"--set {expr}: {_dotted(loc[: i + 1])} does not exist")
+            node = node[part]
+        else:
+            if not isinstance(node, dict):
+                raise UsageError(f"--set {expr}: {_dotted(loc[:i])} is not a mapping")
+            node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+    last = loc[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last > len(node):
+            raise UsageError(f"--set {expr}: {_dotted(loc)} does not exist")
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    else:
+        if not isinstance(node, dict):
+            raise UsageError(f"--set {expr}: {_dotted(loc[:-1])} is not a mapping")
+        node[last] = value
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def layer_files(paths: list[Path]) -> list[Path]:
+    """The files read, in precedence order (lowest first)."""
+    out: list[Path] = []
+    for p in paths:
+        out.append(p)
+        local = p.with_name(p.name.removesuffix(".yaml").removesuffix(".yml") + ".local.yaml")
+        if local.exists() and local != p:
+            out.append(local)
+    return out
+
+
+def load_layers(paths: list[Path], sets: list[str] = ()) -> tuple[dict, Positions, str]:
+    """Merge the layers into plain data with positions; the first file names the blueprint."""
+    if not paths:
+        raise UsageError("name at least one blueprint file")
+    data: dict = {}
+    pos = Positions()
+    for path in layer_files([Path(p) for p in paths]):
+        raw, file = _read_yaml(path)
+        layer_pos = Positions()
+        layer_pos.record(raw, file)
+        data = _merge(data, _plain(raw), pos, layer_pos, ())
+    for expr in sets:
+        loc, value = parse_set(expr)
+        _apply_set(data, loc, value, expr)
+        for k in [k for k in pos.by_loc if k[: len(loc)] == loc]:
+            del pos.by_loc[k]
+        pos.by_loc[loc] = (f"--set {expr}", 0, 0)
+    return data, pos, str(paths[0])
+
+
+# --- turning pydantic errors into problems a person can act on --------------------------------
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The model class that holds the mapping at loc (for 'did you mean')."""
+    ann: Any = Center
+    for part in loc:
+        ann = _unwrap(ann)
+        if isinstance(part, int):
+            args = get_args(ann)
+            ann = args[0] if args else None
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = ann.model_fields.get(part) or next((f for f in ann.model_fields.values() if f.alias == part), None)
+            ann = field.annotation if field else None
+        elif get_origin(ann) is dict:
+            ann = get_args(ann)[1]
+        else:
+            return None
+    ann = _unwrap(ann)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _unwrap(ann: Any) -> Any:
+    """Strip Optional/Annotated/Union down to the model or container inside."""
+    while True:
+        origin = get_origin(ann)
+        if origin is None:
+            return ann
+        if origin in (list, dict):
+            return ann
+        args = [a for a in get_args(ann) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        containers = [a for a in args if get_origin(a) in (list, dict)]
+        picked = (models or containers or args[:1] or [None])[0]
+        if picked is ann:
+            return ann
+        ann = picked
+
+
+def _problem_from_error(err: dict, pos: Positions, default_file: str) -> Problem:
+    loc = tuple(p for p in err["loc"])
+    # pydantic appends the union member it tried (e.g. 'int', "literal['auto']"); drop those
+    loc = tuple(p for p in loc if not (isinstance(p, str) and (p in ("int", "float", "str", "bool") or p.startswith(("literal[", "function-")))))
+    file, line, col = pos.find(loc, default_file)
+    kind = err["type"]
+    msg = err["msg"]
+    given = err.get("input")
+    if loc and loc[-1] in SECRET_FIELDS:
+        given = None  # never echo what may be a secret
+    fix = ""
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        names = sorted((f.alias or n) for n, f in model.model_fields.items()) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+        msg = f"unknown key {loc[-1]!r}"
+        fix = f"did you mean {close[0]!r}?" if close else (f"allowed keys: {', '.join(names)}" if names else "remove it")
+    elif kind == "missing":
+        msg = "is required"
+        fix = f"add {loc[-1]}:" if loc else "add it"
+    elif kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        msg = f"{given!r} is not one of {expected.replace(' or ', ', ')}"
+        fix = "use one of the values listed"
+    elif kind == "value_error":
+        text = str(err.get("ctx", {}).get("error", msg))
+        msg, _, fix = text.partition("; ")
+    elif kind == "string_pattern_mismatch":
+        msg = f"{given!r} is not a valid name"
+        fix = "use lower-case letters, digits and '-', starting and ending with a letter or digit"
+    elif kind in ("int_parsing", "float_parsing", "int_type", "float_type", "int_from_float"):
+        msg = f"{given!r} is not a number"
+        fix = "write a number" + (" or auto" if loc and loc[-1] in ("count", "channels", "nodes") else "")
+    elif kind.startswith(("greater_than", "less_than")):
+        msg = f"{given!r} {msg.lower()}"
+        fix = "change the value to fit that range"
+    elif kind == "too_short":
+        msg = "is empty"
+        fix = "give at least one item"
+    elif kind in ("model_type", "dict_type"):
+        msg = f"expected a mapping of keys, got {type(given).__name__}"
+        fix = "write key: value pairs under it"
+    elif kind == "list_type":
+        msg = f"expected a list, got {type(given).__name__}"
+        fix = "write it as [a, b] or as lines starting with '- '"
+    elif kind == "bool_parsing":
+        msg = f"{given!r} is not true or false"
+        fix = "write true or false"
+    if kind not in ("extra_forbidden", "missing") and given is not None and not isinstance(given, (dict, list)) and repr(given) not in msg and kind != "value_error":
+        msg = f"{given!r}: {msg}"
+    return Problem(file, line, col, _dotted(loc), msg, fix)
+
+
+def validate_data(data: dict, pos: Positions | None = None, source: str = "<data>") -> Center:
+    """Validate merged data; raise BlueprintError with every problem found."""
+    pos = pos or Positions()
+    try:
+        center = Center.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem_from_error(e, pos, source) for e in exc.errors(include_url=False)]
+        # one problem per place: a union failing on every member reports each member
+        unique: dict[tuple, Problem] = {}
+        for p in problems:
+            unique.setdefault((p.file, p.line, p.column, p.path), p)
+        raise BlueprintError(list(unique.values())) from None
+    problems = []
+    for loc, msg, fix in cross_check(center):
+        file, line, col = pos.find(loc, source)
+        problems.append(Problem(file, line, col, _dotted(loc), msg, fix))
+    if problems:
+        raise BlueprintError(problems)
+    return center
+
+
+def load_blueprint(paths: list[Path] | Path | str, sets: list[str] = ()) -> Center:
+    if isinstance(paths, (str, Path)):
+        paths = [Path(paths)]
+    data, pos, source = load_layers(list(paths), list(sets))
+    return validate_data(data, pos, source)

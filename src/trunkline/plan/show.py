@@ -1,0 +1,69 @@
+"""A plan as tables for people (the JSON form is Plan.to_json)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from trunkline.plan.topology import Plan
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000
+    return str(n)
+
+
+def show_plan(plan: Plan, console: Console) -> None:
+    s = plan.sizing
+    console.print(f"[bold]{plan.center}[/] ({plan.customer}, {plan.industry}) from {plan.source}")
+    t = Table("figure", "value", title="sizing", show_header=False)
+    rows = [
+        ("busy-hour traffic", f"{s.traffic_erlangs} E"),
+        ("agents on the phones (Erlang C)", str(s.agents)),
+        ("agents to schedule (shrinkage)", str(s.scheduled_agents)),
+        ("seats in the pools", str(s.seats_total)),
+        ("service level", f"{s.service_level:.1%} within {s.answer_within_s} s (target {s.service_level_target:.0%})"),
+        ("occupancy / average speed of answer", f"{s.occupancy:.1%} / {s.asa_s} s"),
+        ("trunk channels (Erlang B)", str(s.channels)),
+        ("bandwidth", f"{s.bandwidth_kbps / 1000:.1f} Mbit/s ({s.codec}, {s.bandwidth_per_call_kbps} kbit/s a call, +20 %)"),
+        ("recordings", f"{_bytes(s.storage_bytes)} over {s.retention_days} days ({s.recording_format}, {s.recorded_share:.0%} of {s.daily_calls} calls a day)"),
+        ("Kamailio memory", f"-m {s.kamailio_shm_mb} -M {s.kamailio_pkg_mb} (MB)"),
+    ]
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+
+    t = Table("site", "kind", "role", "network", "VIP", "seats", "calls", "media", "bandwidth", title="sites")
+    for site in plan.sites:
+        t.add_row(site.name, site.kind + (f" ({site.provider})" if site.provider else ""), site.role, site.cidr, site.vip,
+                  str(site.seats), str(site.concurrent_calls), f"{site.media_nodes} x {site.calls_per_node}",
+                  f"{site.bandwidth_kbps / 1000:.1f} Mbit/s")
+    console.print(t)
+
+    t = Table("host", "site", "role", "address", "HA", title="hosts")
+    for h in plan.hosts:
+        ha = f"{h.ha.state} prio {h.ha.priority} vrid {h.ha.vrid}" if h.ha else ""
+        t.add_row(h.name, h.site, h.role, f"{h.address}/{h.prefix}", ha)
+    console.print(t)
+
+    t = Table("trunk", "transport", "peers", "sites", "channels", "blocking", "bandwidth", "secret", title="trunks")
+    for tr in plan.trunks:
+        t.add_row(tr.name, f"{tr.transport}:{tr.port}", ", ".join(tr.peers), ", ".join(tr.sites),
+                  f"{tr.channels}{' (auto)' if tr.auto else ''}", f"{tr.blocking:.2%}", f"{tr.bandwidth_kbps / 1000:.1f} Mbit/s",
+                  tr.secret_ref or "")
+    console.print(t)
+
+    t = Table("set", "site", "purpose", "destinations", title="dispatcher sets")
+    for d in plan.dispatcher_sets:
+        t.add_row(str(d.id), d.site, d.purpose, ", ".join(f"{x.uri} w{x.weight}" for x in d.destinations))
+    console.print(t)
+
+    t = Table("pool", "site", "agents", "skills", "hosted", title="seats")
+    for sp in plan.seats:
+        t.add_row(sp.pool, sp.site, f"{sp.agents}{' (auto)' if sp.auto else ''}", ", ".join(sp.skills), "yes" if sp.hosted else "")
+    console.print(t)
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)

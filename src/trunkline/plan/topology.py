@@ -1,0 +1,411 @@
+"""Blueprint -> Plan: sizing and topology, as pure, deterministic data.
+
+The plan is everything the renderers and targets read; none of them look at the blueprint
+again. Same blueprint, same plan, same JSON bytes.
+
+Layout rules (written here once, shown by `trunkline plan`):
+  * every site gets a SIP proxy pair (or one proxy with `sip_proxy.ha: single`) holding a VIP,
+    one rtpengine per proxy, its media nodes, and a recording store when recordings are kept
+    on a file system (local/nfs; object storage needs no host);
+  * traffic splits over primary and burst sites by their seats; a standby site mirrors the
+    largest primary so it can take over all of it (DR);
+  * auto trunk channels: Erlang B on the busy-hour traffic at the trunk's grade of service,
+    shared evenly by the auto trunks; auto media nodes: ceil(site calls / calls_per_node) + 1;
+  * addresses from the site CIDR: .1 gateway, .2 VIP, hosts from .10 in the order
+    proxies, rtpengines, recording, media. A site without a CIDR gets 10.250.<n>.0/24.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import math
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from trunkline.blueprint.models import Center, Site
+from trunkline.errors import PlanError
+from trunkline.plan import sizing
+
+PLAN_VERSION = 1
+HOST_OFFSET = 10  # first host address inside a site network
+SIP_PORT = 5060
+SIP_TLS_PORT = 5061
+MEDIA_SIP_PORT = 5080  # FreeSWITCH external profile: where the proxies send calls
+RTP_PORTS = (30000, 40000)  # rtpengine relay range; FreeSWITCH uses 16384-32767
+VRRP_ADVERT_S = 0.1
+RECORDER_FORMATS = ("wav", "mp3")  # what rtpengine-recording 10.5 can write  # sub-second adverts so a lost master is replaced well inside the RTO
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class HaPlan(_Data):
+    group: str
+    vrid: int
+    priority: int
+    state: str  # MASTER or BACKUP at start
+    peer: str  # the other proxy's address (unicast VRRP)
+    vip: str
+    advert_int: float
+
+
+class Host(_Data):
+    name: str
+    site: str
+    role: str  # sip-proxy | rtpengine | media | recording
+    address: str
+    prefix: int
+    interface: str = "eth0"
+    ha: HaPlan | None = None
+
+
+class Destination(_Data):
+    host: str
+    uri: str
+    weight: int
+    priority: int
+
+
+class DispatcherSet(_Data):
+    id: int
+    site: str
+    purpose: str  # local media, or dr (media of the standby site)
+    destinations: list[Destination]
+
+
+class SeatPlan(_Data):
+    pool: str
+    site: str
+    agents: int
+    skills: list[str]
+    hosted: bool
+    auto: bool
+
+
+class TrunkPlan(_Data):
+    name: str
+    transport: str
+    port: int
+    peers: list[str]
+    sites: list[str]
+    codecs: list[str]
+    channels: int
+    auto: bool
+    grade_of_service: float
+    blocking: float
+    bandwidth_kbps: float
+    username: str | None
+    secret_ref: str | None
+
+
+class SitePlan(_Data):
+    name: str
+    kind: str
+    role: str
+    provider: str | None
+    region: str | None
+    timezone: str
+    cidr: str
+    gateway: str
+    vip: str
+    ha: str
+    seats: int
+    traffic_share: float
+    concurrent_calls: int
+    media_nodes: int
+    calls_per_node: int
+    bandwidth_kbps: float
+    proxies: list[str]
+    rtpengines: list[str]
+    media: list[str]
+    recording: list[str]
+    dispatcher_sets: list[int]
+
+
+class SizingPlan(_Data):
+    traffic_erlangs: float
+    agents: int
+    scheduled_agents: int
+    seats_total: int
+    service_level: float
+    service_level_target: float
+    answer_within_s: int
+    occupancy: float
+    asa_s: float
+    channels: int
+    concurrent_calls: int
+    codec: str
+    bandwidth_per_call_kbps: float
+    bandwidth_kbps: float
+    daily_calls: int
+    recorded_share: float
+    recording_format: str
+    retention_days: int
+    storage_bytes: int
+    kamailio_shm_mb: int
+    kamailio_pkg_mb: int
+
+
+class Plan(_Data):
+    plan_version: int
+    center: str
+    customer: str
+    industry: str
+    source: str
+    blueprint_sha256: str
+    timezone: str
+    timezones: list[str]
+    languages: list[str]
+    sizing: SizingPlan
+    seats: list[SeatPlan]
+    trunks: list[TrunkPlan]
+    sites: list[SitePlan]
+    hosts: list[Host]
+    dispatcher_sets: list[DispatcherSet]
+    # sections the renderers need verbatim (already validated, JSON-safe)
+    ivr: list[dict]
+    queues: list[dict]
+    recording: dict
+    security: dict
+    compliance: list[str]
+    upgrades: dict
+    dr: dict
+    warnings: list[str]
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def site(self, name: str) -> SitePlan:
+        return next(s for s in self.sites if s.name == name)
+
+    def hosts_of(self, site: str, role: str | None = None) -> list[Host]:
+        return [h for h in self.hosts if h.site == site and (role is None or h.role == role)]
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def blueprint_digest(center: Center) -> str:
+    """sha256 of the validated blueprint (not of the file), so layers and --set count."""
+    canon = json.dumps(center.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def _kamailio_memory_mb(concurrent_calls: int, cps: float) -> tuple[int, int]:
+    """Shared memory for transactions and dialogs; the 64 MB default is too small under load.
+
+    About 16 KB of shm per transaction held for up to 32 s (fr_inv_timer) and per dialog,
+    plus 64 MB for modules, TLS and the dispatcher; rounded up to a power of two.
+    """
+    need = 64 + (concurrent_calls + cps * 32) * 16 / 1024
+    shm = 1 << max(7, math.ceil(math.log2(need)))  # at least 128 MB
+    return shm, 16 if shm <= 512 else 32
+
+
+def _split_agents(center: Center, required: int) -> list[SeatPlan]:
+    pools = center.spec.seats
+    fixed = sum(p.count for p in pools if p.count != "auto")
+    autos = [p for p in pools if p.count == "auto"]
+    rest = max(0, required - fixed)
+    share = [rest // len(autos) + (1 if i < rest % len(autos) else 0) for i in range(len(autos))] if autos else []
+    out, k = [], 0
+    for p in pools:
+        if p.count == "auto":
+            n, k = share[k], k + 1
+        else:
+            n = p.count
+        out.append(SeatPlan(pool=p.pool, site=p.site, agents=n, skills=list(p.skills), hosted=p.hosted, auto=p.count == "auto"))
+    return out
+
+
+def _site_network(site: Site, index: int, taken: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    if site.network:
+        return ipaddress.ip_network(site.network.cidr)
+    for third in range(250, 256):
+        for n in range(index, 256):
+            cand = ipaddress.ip_network(f"10.{third}.{n}.0/24")
+            if not any(cand.overlaps(t) for t in taken):
+                return cand
+    raise PlanError(f"site {site.name}: no free /24 for an automatic network; set spec.sites[{index}].network.cidr")
+
+
+def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
+    spec = center.spec
+    fc = spec.forecast
+    warnings: list[str] = []
+
+    agents = sizing.erlang_c_agents(
+        fc.peak_calls_per_hour, fc.average_handle_time, fc.service_level.answer_within,
+        fc.service_level.target, shrinkage=fc.shrinkage, max_occupancy=fc.max_occupancy,
+    )
+    seats = _split_agents(center, agents.scheduled)
+    seats_total = sum(s.agents for s in seats)
+    if seats_total < agents.scheduled:
+        warnings.append(
+            f"the seat pools hold {seats_total} agents but the forecast needs {agents.scheduled} "
+            f"({agents.agents} on the phones at {fc.shrinkage:.0%} shrinkage); add seats or a pool with count: auto"
+        )
+
+    # trunks: every trunk takes an even share of the busy-hour traffic; auto ones are sized for it
+    traffic = agents.traffic_erlangs
+    primary = next(s for s in spec.sites if s.role == "primary")
+    trunks: list[TrunkPlan] = []
+    for i, t in enumerate(spec.trunks):
+        codec = t.codecs[0]
+        share = traffic / len(spec.trunks)
+        if t.channels == "auto":
+            channels = max(1, sizing.erlang_b_channels(share, t.grade_of_service)) if share > 0 else 1
+        else:
+            channels = t.channels
+        blocking = sizing.erlang_b(share, channels) if share > 0 else 0.0
+        if blocking > t.grade_of_service:
+            need = sizing.erlang_b_channels(share, t.grade_of_service)
+            warnings.append(
+                f"trunk {t.name}: {channels} channels block {blocking:.1%} of its {share:.1f} E share, above the "
+                f"{t.grade_of_service:.1%} grade of service; set spec.trunks[{i}].channels to {need} or auto"
+            )
+        trunks.append(TrunkPlan(
+            name=t.name, transport=t.transport,
+            port=t.port or (SIP_TLS_PORT if t.transport == "tls" else SIP_PORT),
+            peers=list(t.peers), sites=list(t.sites) or [primary.name], codecs=list(t.codecs),
+            channels=channels, auto=t.channels == "auto", grade_of_service=t.grade_of_service,
+            blocking=round(blocking, 6), bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels, codec), 1),
+            username=t.credentials.username if t.credentials else None,
+            secret_ref=t.credentials.secret if t.credentials else None,
+        ))
+    channels_total = sum(t.channels for t in trunks)
+    codec = spec.trunks[0].codecs[0]
+
+    # traffic per site by seats; a standby mirrors the largest primary
+    active_seats = {s.name: 0 for s in spec.sites}
+    for sp in seats:
+        active_seats[sp.site] += sp.agents
+    serving = [s for s in spec.sites if s.role != "standby"]
+    serving_seats = sum(active_seats[s.name] for s in serving) or 1
+    share = {s.name: active_seats[s.name] / serving_seats for s in serving}
+    if not any(share.values()):
+        share[primary.name] = 1.0
+    biggest_primary = max((s for s in spec.sites if s.role == "primary"), key=lambda s: (share.get(s.name, 0), s.name))
+    for s in spec.sites:
+        if s.role == "standby":
+            share[s.name] = share[biggest_primary.name]
+        if s.role != "standby" and active_seats[s.name] == 0 and share.get(s.name, 0) == 0:
+            warnings.append(f"site {s.name} is {s.role} but no seat pool sits there; it is sized for 0 calls")
+
+    hosts: list[Host] = []
+    sites: list[SitePlan] = []
+    taken = [ipaddress.ip_network(s.network.cidr) for s in spec.sites if s.network]
+    rec = spec.recording
+    record_host = rec.mode != "none" and rec.storage.kind in ("local", "nfs")
+    site_media: dict[str, list[Host]] = {}
+    for idx, site in enumerate(spec.sites):
+        net = _site_network(site, idx, taken)
+        if not site.network:
+            taken.append(net)
+            warnings.append(f"site {site.name} has no network.cidr; it was given {net}")
+        concurrent = math.ceil(channels_total * share[site.name] - 1e-9)
+        n_media = site.media.nodes if site.media.nodes != "auto" else sizing.media_nodes(concurrent, site.media.calls_per_node)
+        pair = site.sip_proxy.ha == "pair"
+        names = (
+            [(f"{site.name}-sip{i}", "sip-proxy") for i in (1, 2)][: 2 if pair else 1]
+            + [(f"{site.name}-rtp{i}", "rtpengine") for i in (1, 2)][: 2 if pair else 1]
+            + ([(f"{site.name}-rec1", "recording")] if record_host else [])
+            + [(f"{site.name}-media{i}", "media") for i in range(1, n_media + 1)]
+        )
+        usable = net.num_addresses - 2 if net.prefixlen < 31 else 0
+        if HOST_OFFSET + len(names) > usable:
+            raise PlanError(
+                f"site {site.name}: {net} has room for {max(0, usable - HOST_OFFSET)} hosts but the plan needs "
+                f"{len(names)}; set spec.sites[{idx}].network.cidr to a larger range (e.g. /{max(8, 32 - math.ceil(math.log2(HOST_OFFSET + len(names) + 2)))})"
+            )
+        gateway, vip = str(net.network_address + 1), str(net.network_address + 2)
+        proxies = [n for n, r in names if r == "sip-proxy"]
+        vrid = 10 + idx  # unique per site; pairs of different sites never share a segment in the lab
+        site_hosts = []
+        for i, (name, role) in enumerate(names):
+            addr = str(net.network_address + HOST_OFFSET + i)
+            ha = None
+            if role == "sip-proxy" and pair:
+                me = proxies.index(name)
+                peer = str(net.network_address + HOST_OFFSET + (1 - me))
+                ha = HaPlan(group=f"{site.name}-sip", vrid=vrid, priority=150 - 50 * me, state="MASTER" if me == 0 else "BACKUP",
+                            peer=peer, vip=vip, advert_int=VRRP_ADVERT_S)
+            site_hosts.append(Host(name=name, site=site.name, role=role, address=addr, prefix=net.prefixlen, ha=ha))
+        hosts.extend(site_hosts)
+        site_media[site.name] = [h for h in site_hosts if h.role == "media"]
+        sites.append(SitePlan(
+            name=site.name, kind=site.kind, role=site.role, provider=site.provider, region=site.region,
+            timezone=site.timezone or spec.timezone, cidr=str(net), gateway=gateway, vip=vip,
+            ha=site.sip_proxy.ha, seats=active_seats[site.name], traffic_share=round(share[site.name], 6),
+            concurrent_calls=concurrent, media_nodes=n_media, calls_per_node=site.media.calls_per_node,
+            bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(concurrent, codec), 1),
+            proxies=proxies, rtpengines=[n for n, r in names if r == "rtpengine"],
+            media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
+            dispatcher_sets=[],
+        ))
+
+    # dispatcher: set <site index + 1> = the site's own media; primaries also get the standby's media as DR set
+    sets: list[DispatcherSet] = []
+    standby = [s for s in spec.sites if s.role == "standby"]
+    for idx, site in enumerate(spec.sites):
+        media = site_media[site.name]
+        weight = max(1, 100 // max(1, len(media)))
+        sets.append(DispatcherSet(id=idx + 1, site=site.name, purpose="local", destinations=[
+            Destination(host=h.name, uri=f"sip:{h.address}:{MEDIA_SIP_PORT}", weight=weight, priority=0) for h in media]))
+    for idx, site in enumerate(spec.sites):
+        if site.role == "primary":
+            for sb in standby:
+                media = site_media[sb.name]
+                weight = max(1, 100 // max(1, len(media)))
+                sets.append(DispatcherSet(id=100 + idx + 1, site=site.name, purpose=f"dr:{sb.name}", destinations=[
+                    Destination(host=h.name, uri=f"sip:{h.address}:{MEDIA_SIP_PORT}", weight=weight, priority=0) for h in media]))
+                break  # one DR set per primary: the first standby
+    sites = [s.model_copy(update={"dispatcher_sets": [d.id for d in sets if d.site == s.name]}) for s in sites]
+
+    daily = fc.daily_calls if fc.daily_calls is not None else round(fc.peak_calls_per_hour * 10)
+    recorded = {"all": 1.0, "on-demand": rec.on_demand_share, "none": 0.0}[rec.mode]
+    retention_days = math.ceil(rec.retention / 86400)
+    written = rec.format if rec.format in RECORDER_FORMATS else "mp3"
+    if written != rec.format and rec.mode != "none":
+        warnings.append(f"recording.format {rec.format}: the recorder (rtpengine-recording) writes {', '.join(RECORDER_FORMATS)}; "
+                        f"{written} is written and storage is sized for it")
+    storage = sizing.recording_storage_bytes(daily, fc.average_handle_time, written, retention_days, recorded) if recorded else 0
+    cps = fc.peak_calls_per_hour / 3600
+    shm, pkg = _kamailio_memory_mb(channels_total, max(cps, 1.0))
+
+    plan = Plan(
+        plan_version=PLAN_VERSION, center=center.metadata.name, customer=center.metadata.customer,
+        industry=center.metadata.industry, source=source, blueprint_sha256=blueprint_digest(center),
+        timezone=spec.timezone, timezones=[spec.timezone] + [z for z in spec.timezones if z != spec.timezone],
+        languages=list(spec.languages),
+        sizing=SizingPlan(
+            traffic_erlangs=round(agents.traffic_erlangs, 4), agents=agents.agents, scheduled_agents=agents.scheduled,
+            seats_total=seats_total, service_level=round(agents.service_level, 4), service_level_target=fc.service_level.target,
+            answer_within_s=fc.service_level.answer_within, occupancy=round(agents.occupancy, 4), asa_s=round(agents.asa_s, 2),
+            channels=channels_total, concurrent_calls=channels_total, codec=codec,
+            bandwidth_per_call_kbps=round(sizing.call_bandwidth_kbps(codec), 1),
+            bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels_total, codec), 1),
+            daily_calls=daily, recorded_share=recorded, recording_format=written, retention_days=retention_days,
+            storage_bytes=storage, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
+        ),
+        seats=seats, trunks=trunks, sites=sites, hosts=hosts, dispatcher_sets=sets,
+        ivr=[m.model_dump() for m in spec.ivr],
+        queues=[q.model_dump() for q in spec.queues],
+        recording=rec.model_dump(), security=spec.security.model_dump(),
+        compliance=list(spec.compliance), upgrades=spec.upgrades.model_dump(), dr=spec.dr.model_dump(),
+        warnings=warnings,
+    )
+    return plan
+
+
+def plan_from_file(paths: list[Path] | Path | str, sets: list[str] = ()) -> Plan:
+    from trunkline.blueprint.load import load_blueprint
+
+    if isinstance(paths, (str, Path)):
+        paths = [Path(paths)]
+    center = load_blueprint(paths, sets)
+    return build_plan(center, source=str(paths[0]))

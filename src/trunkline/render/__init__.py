@@ -1,0 +1,225 @@
+"""Plan -> files: each host's configuration at the path it takes on the server.
+
+The output map below says which templates a role gets. A template's place under templates/
+mirrors its target path: templates/kamailio/etc/kamailio/kamailio.cfg.j2 is written to
+<out>/<host>/etc/kamailio/kamailio.cfg. Rendering is atomic: everything goes into a temporary
+folder beside the output, which replaces the output only when every template rendered.
+
+Secrets never reach a file: `{{ secret(ref) }}` writes a marker `@@secret:REF@@` that the
+apply step resolves on the target; the manifest lists the references each file needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import jinja2
+
+from trunkline.errors import CheckError, RenderError
+from trunkline.plan.topology import RTP_PORTS, Host, Plan, SitePlan
+
+TEMPLATES = Path(os.environ.get("TRUNKLINE_TEMPLATES", Path(__file__).resolve().parents[3] / "templates"))
+SECRET_MARK = "@@secret:{}@@"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Output:
+    template: str  # relative to templates/
+    when: Callable[[Plan, Host], bool] = lambda plan, host: True
+    mode: str = "0644"
+    owner: str = "root"
+    group: str = "root"
+
+    @property
+    def target(self) -> str:
+        """/etc/kamailio/kamailio.cfg for kamailio/etc/kamailio/kamailio.cfg.j2"""
+        return "/" + self.template.split("/", 1)[1].removesuffix(".j2")
+
+
+def _pair(plan: Plan, host: Host) -> bool:
+    return host.ha is not None
+
+
+def _recording(plan: Plan, host: Host) -> bool:
+    return plan.recording["mode"] != "none"
+
+
+# role -> files. Private keys are not rendered: the tls role places them (apply time).
+OUTPUTS: dict[str, list[Output]] = {
+    "sip-proxy": [
+        Output("kamailio/etc/kamailio/kamailio.cfg.j2", mode="0640", group="kamailio"),
+        Output("kamailio/etc/kamailio/dispatcher.list.j2", mode="0640", group="kamailio"),
+        Output("kamailio/etc/kamailio/tls.cfg.j2", mode="0640", group="kamailio"),
+        Output("kamailio/etc/default/kamailio.j2"),
+        Output("keepalived/etc/keepalived/keepalived.conf.j2", when=_pair, mode="0640"),
+        Output("keepalived/etc/keepalived/check_kamailio.sh.j2", when=_pair, mode="0755"),
+    ],
+    "rtpengine": [
+        Output("rtpengine/etc/rtpengine/rtpengine.conf.j2"),
+        Output("rtpengine/etc/rtpengine/rtpengine-recording.conf.j2", when=_recording),
+    ],
+    "media": [
+        Output("freeswitch/etc/freeswitch/vars.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+        Output("freeswitch/etc/freeswitch/autoload_configs/modules.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+        Output("freeswitch/etc/freeswitch/autoload_configs/callcenter.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+        Output("freeswitch/etc/freeswitch/sip_profiles/internal.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+        Output("freeswitch/etc/freeswitch/sip_profiles/external.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+        Output("freeswitch/etc/freeswitch/dialplan/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
+        Output("freeswitch/etc/freeswitch/ivr_menus/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
+    ],
+    "recording": [
+        Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2"),
+        Output("recording/etc/exports.d/trunkline.exports.j2", when=lambda plan, host: plan.recording["storage"]["kind"] == "nfs"),
+    ],
+}
+
+
+def header_for(plan: Plan, template: str, comment: str) -> str:
+    text = f"managed by trunkline from blueprint {plan.source} ({plan.center}) with template {template}; local edits are overwritten"
+    if comment == "xml":
+        return f"<!-- {text} -->"
+    return f"{comment} {text}"
+
+
+def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["xml"] = lambda v: jinja2.filters.do_forceescape(str(v))
+    env.filters["fs_var"] = lambda name: name.replace("-", "_")
+    env.tests["contains"] = lambda seq, item: item in seq
+    env.globals["secret"] = SECRET_MARK.format
+    env.globals["rtp_ports"] = RTP_PORTS
+    return env
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    host: str
+    path: str  # target path on the host
+    template: str
+    content: bytes
+    mode: str
+    owner: str
+    group: str
+    secrets: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -> list[RenderedFile]:
+    env = env or environment()
+    site: SitePlan = plan.site(host.site)
+    out = []
+    for o in OUTPUTS[host.role]:
+        if not o.when(plan, host):
+            continue
+        try:
+            tpl = env.get_template(o.template)
+            comment = "xml" if o.template.endswith(".xml.j2") else "#"
+            text = tpl.render(plan=plan, host=host, site=site, header=header_for(plan, o.template, comment))
+        except jinja2.TemplateError as exc:
+            where = f"{getattr(exc, 'filename', None) or o.template}:{getattr(exc, 'lineno', '?')}"
+            raise RenderError(f"templates/{o.template} for host {host.name}: {exc} ({where}); fix the template or the plan field it names") from None
+        secrets = tuple(sorted({ref for ref in _secret_refs(text)}))
+        out.append(RenderedFile(host.name, o.target, o.template, text.encode(), o.mode, o.owner, o.group, secrets))
+    return out
+
+
+def _secret_refs(text: str) -> list[str]:
+    refs, start = [], 0
+    while (i := text.find("@@secret:", start)) >= 0:
+        j = text.find("@@", i + 9)
+        if j < 0:
+            break
+        refs.append(text[i + 9 : j])
+        start = j + 2
+    return refs
+
+
+def render_plan(plan: Plan, hosts: list[str] | None = None) -> list[RenderedFile]:
+    env = environment()
+    files: list[RenderedFile] = []
+    for host in plan.hosts:
+        if hosts is None or host.name in hosts:
+            files.extend(render_host(plan, host, env))
+    return files
+
+
+def manifest(plan: Plan, files: list[RenderedFile]) -> dict:
+    return {
+        "center": plan.center,
+        "blueprint": plan.source,
+        "blueprint_sha256": plan.blueprint_sha256,
+        "files": [
+            {
+                "host": f.host, "path": f.path, "template": f"templates/{f.template}", "sha256": f.sha256,
+                "mode": f.mode, "owner": f.owner, "group": f.group, "secrets": list(f.secrets),
+            }
+            for f in files
+        ],
+    }
+
+
+def write_tree(plan: Plan, files: list[RenderedFile], out: Path, verify: Callable[[Path], None] | None = None) -> Path:
+    """Write files under out/<host>/<path> and out/manifest.json, replacing out atomically.
+
+    `verify` sees the finished temporary tree first; if it raises, out is left as it was.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for f in files:
+            dest = tmp / f.host / f.path.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(f.content)
+            dest.chmod(int(f.mode, 8))
+        (tmp / MANIFEST).write_text(json.dumps(manifest(plan, files), indent=2) + "\n")
+        tmp.chmod(0o755)
+        if verify:
+            verify(tmp)
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+        tmp.rename(out)
+        if old:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def render_site(plan: Plan, out: Path, hosts: list[str] | None = None, check: bool = True) -> list[RenderedFile]:
+    """Render every host (or the named ones), check with the real programs, write the tree.
+
+    Nothing is written when a template fails or a program rejects a file.
+    """
+    from trunkline.render.check import failed, check_tree
+
+    def verify(tree: Path) -> None:
+        bad = failed(check_tree(tree))
+        if bad:
+            lines = [f"{r.host}:{r.path}: {r.checker} rejected it:\n    " + r.detail.replace("\n", "\n    ") for r in bad]
+            raise CheckError("rendered files were rejected; the previous output is unchanged\n" + "\n".join(lines))
+
+    files = render_plan(plan, hosts)
+    write_tree(plan, files, out, verify if check else None)
+    return files
