@@ -1,3 +1,4 @@
+SHELL := /bin/bash
 # trunkline: two commands for a newcomer (see README): `make demo` and `make test`.
 # Both install what they need (apt and pip) and are safe to run twice.
 
@@ -5,7 +6,6 @@ PYTHON  ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 DEMO    ?= blueprints/acme-bank.yaml
-APT_PKGS := kamailio kamailio-tls-modules keepalived
 STAMP   := $(VENV)/.installed
 
 .PHONY: demo test deps apt venv lint bench clean
@@ -21,14 +21,11 @@ test: deps
 
 deps: apt $(STAMP)
 
-# apt only when a program is missing, so a second run is quick and works offline
+# apt only for packages not yet installed, so a second run is quick and needs no network
 apt:
-	@missing=""; \
-	command -v kamailio >/dev/null || missing="$$missing kamailio kamailio-tls-modules"; \
-	[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || ls /usr/lib/*/kamailio/modules/tls.so >/dev/null 2>&1 || missing="$$missing kamailio-tls-modules"; \
-	command -v keepalived >/dev/null || missing="$$missing keepalived"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
+	@missing=$$(grep -v '^\s*#' .ci/apt-packages.txt | while read -r p; do [ -z "$$p" ] || dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || echo "$$p"; done | tr '\n' ' '); \
+	if [ -n "$${missing// }" ]; then \
+	  echo "installing: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi

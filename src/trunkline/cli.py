@@ -239,6 +239,9 @@ def size(
     out.print(table)
 
 
+# --- commands of further features go above this line (one function each; keep them thin) ---
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

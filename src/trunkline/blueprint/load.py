@@ -22,7 +22,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from trunkline.blueprint.models import Center, Loc, cross_check
 from trunkline.errors import BlueprintError, Problem, UsageError
@@ -73,6 +73,9 @@ def _read_yaml(path: Path) -> tuple[Any, str]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "invalid YAML"
         raise BlueprintError([Problem(str(path), line, col, "", f"YAML syntax: {what}", "fix the indentation or quoting at this spot")]) from None
+    except YAMLError as exc:  # e.g. a control character the YAML reader refuses
+        line = text.count("\n", 0, getattr(exc, "position", 0) or 0) + 1
+        raise BlueprintError([Problem(str(path), line, 1, "", f"not readable as YAML: {exc}".splitlines()[0], "remove control characters; save as plain UTF-8 text")]) from None
     if data is None:
         data = CommentedMap()
     if not isinstance(data, CommentedMap):

@@ -1,0 +1,114 @@
+"""Render: the output map, the manifest, atomic writes and the no-secrets rule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from trunkline.errors import CheckError, RenderError
+from trunkline.plan.topology import plan_from_file
+from trunkline.render import MANIFEST, render_plan, render_site
+
+from conftest import EXAMPLES, ROOT, example_ids
+
+ACME = ROOT / "blueprints" / "acme-bank.yaml"
+
+
+@pytest.fixture(scope="module")
+def acme_tree(tmp_path_factory):
+    out = tmp_path_factory.mktemp("render") / "acme-bank"
+    render_site(plan_from_file(ACME), out, check=False)
+    return out
+
+
+def test_files_land_under_host_at_their_server_path(acme_tree):
+    assert (acme_tree / "sh-dc1-sip1" / "etc" / "kamailio" / "kamailio.cfg").is_file()
+    assert (acme_tree / "sh-dc1-sip2" / "etc" / "keepalived" / "keepalived.conf").is_file()
+    assert (acme_tree / "sh-dc1-rtp1" / "etc" / "rtpengine" / "rtpengine.conf").is_file()
+    assert (acme_tree / "sh-dc1-media1" / "etc" / "freeswitch" / "autoload_configs" / "callcenter.conf.xml").is_file()
+
+
+def test_manifest_lists_every_file_with_its_sha256_template_and_blueprint(acme_tree):
+    manifest = json.loads((acme_tree / MANIFEST).read_text())
+    on_disk = {p.relative_to(acme_tree).as_posix() for p in acme_tree.rglob("*") if p.is_file() and p.name != MANIFEST}
+    listed = {f"{e['host']}{e['path']}" for e in manifest["files"]}
+    assert listed == on_disk
+    for e in manifest["files"]:
+        data = (acme_tree / e["host"] / e["path"].lstrip("/")).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == e["sha256"]
+        assert (ROOT / e["template"]).is_file()
+    assert manifest["blueprint"].endswith("acme-bank.yaml") and len(manifest["blueprint_sha256"]) == 64
+
+
+def test_file_modes_follow_the_output_map(acme_tree):
+    cfg = acme_tree / "sh-dc1-sip1" / "etc" / "kamailio" / "kamailio.cfg"
+    script = acme_tree / "sh-dc1-sip1" / "etc" / "keepalived" / "check_kamailio.sh"
+    assert oct(cfg.stat().st_mode & 0o777) == "0o640"
+    assert oct(script.stat().st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
+def test_every_file_starts_with_a_managed_by_header_naming_blueprint_and_template(path):
+    for f in render_plan(plan_from_file(path)):
+        lines = f.content.decode().splitlines()
+        first = lines[1] if lines[0].startswith("#!") else lines[0]  # a shebang or #!KAMAILIO must stay first
+        assert "managed by trunkline" in first, (f.host, f.path)
+        assert path.name in first and f.template in first
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
+def test_no_secret_value_reaches_a_rendered_file(path, monkeypatch):
+    # even with the referenced variables set, rendering never resolves them
+    plan = plan_from_file(path)
+    refs = [t.secret_ref for t in plan.trunks if t.secret_ref]
+    for ref in refs:
+        if ref.startswith("env:"):
+            monkeypatch.setenv(ref[4:], "SUPER-SECRET-VALUE")
+    files = render_plan(plan_from_file(path))
+    assert not any(b"SUPER-SECRET-VALUE" in f.content for f in files)
+    used = {r for f in files for r in f.secrets}
+    assert used <= set(refs) | {plan.recording["storage"].get("key")}
+
+
+def test_sip_proxy_gets_keepalived_only_in_a_pair(tmp_path):
+    from trunkline.blueprint.load import load_blueprint
+    from trunkline.plan.topology import build_plan
+
+    plan = build_plan(load_blueprint(ROOT / "tests/blueprint/base.yaml", ["spec.sites[0].sip_proxy.ha=single"]))
+    paths = {f.path for f in render_plan(plan) if f.host.endswith("sip1")}
+    assert "/etc/kamailio/kamailio.cfg" in paths and "/etc/keepalived/keepalived.conf" not in paths
+
+
+def test_failed_template_leaves_the_previous_output_as_it_was(tmp_path, monkeypatch):
+    import trunkline.render as render
+
+    out = tmp_path / "out"
+    plan = plan_from_file(ACME)
+    render_site(plan, out, check=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    broken = tmp_path / "templates"
+    import shutil
+
+    shutil.copytree(render.TEMPLATES, broken)
+    (broken / "rtpengine/etc/rtpengine/rtpengine.conf.j2").write_text("{{ header }}\n{{ plan.no_such_field }}\n")
+    monkeypatch.setattr(render, "TEMPLATES", broken)
+    with pytest.raises(RenderError, match="rtpengine.conf.j2.*no_such_field"):
+        render_site(plan, out, check=False)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
+
+
+def test_file_rejected_by_a_program_leaves_the_previous_output_as_it_was(tmp_path, monkeypatch):
+    import trunkline.render.check as check
+
+    out = tmp_path / "out"
+    plan = plan_from_file(ACME)
+    render_site(plan, out, check=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(check, "check_xml", lambda path: ("XML parser", "failed", "pretend it is broken"))
+    with pytest.raises(CheckError, match="pretend it is broken"):
+        render_site(plan, out, check=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

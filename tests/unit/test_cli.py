@@ -1,0 +1,126 @@
+"""The command line: exit codes, JSON shapes, and nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from trunkline.cli import app
+
+from conftest import BASE, ROOT
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_validate_exits_0_on_every_example():
+    result = run("validate", *sorted((ROOT / "blueprints").glob("*.yaml")))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok ") == 5
+
+
+def test_validate_reports_problems_of_all_files_and_exits_2(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(BASE.read_text().replace("transport: tls", "transport: sctp"))
+    b.write_text(BASE.read_text().replace("format: mp3", "format: flac"))
+    result = run("validate", a, b)
+    assert result.exit_code == 2
+    assert f"{a}:18:7 spec.trunks[0].transport: 'sctp' is not one of" in result.output
+    assert f"{b}:31:5 spec.recording.format: 'flac' is not one of" in result.output
+
+
+def test_validate_json_lists_problems_with_positions(tmp_path):
+    a = tmp_path / "a.yaml"
+    a.write_text(BASE.read_text().replace("  timezone:", "  timzone:"))
+    result = run("validate", a, "--json")
+    body = json.loads(result.stdout)
+    assert result.exit_code == 2 and body["ok"] is False
+    assert body["problems"][0] | {"file": None} == {"file": None, "line": 8, "column": 3, "path": "spec.timzone",
+                                                   "message": "unknown key 'timzone'", "fix": "did you mean 'timezone'?"}
+
+
+def test_render_writes_nothing_for_an_invalid_blueprint(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.read_text().replace("role: primary", "role: boss"))
+    out = tmp_path / "out"
+    result = run("render", bad, "-o", out)
+    assert result.exit_code == 2
+    assert not out.exists() and list(tmp_path.iterdir()) == [bad]
+
+
+def test_render_json_summary(tmp_path):
+    result = run("render", BASE, "-o", tmp_path / "out", "--json")
+    body = json.loads(result.stdout)
+    assert result.exit_code == 0 and body["ok"] and body["checked"] is True
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_render_unknown_host_is_a_usage_error(tmp_path):
+    result = run("render", BASE, "-o", tmp_path / "out", "--host", "nope")
+    assert result.exit_code == 2 and "--host nope: not in the plan" in result.output
+
+
+def test_plan_json_is_the_plan(tmp_path):
+    result = run("plan", BASE, "--json", "--set", "spec.forecast.peak_calls_per_hour=360")
+    body = json.loads(result.stdout)
+    assert body["center"] == "small-shop" and body["sizing"]["traffic_erlangs"] == 18.0
+
+
+def test_plan_table_shows_sizing_hosts_and_dispatcher_sets():
+    result = run("plan", BASE)
+    assert result.exit_code == 0
+    for word in ("sizing", "hosts", "dispatcher sets", "fra1-sip1", "trunk channels"):
+        assert word in result.output
+
+
+def test_size_json_has_the_keys_pre_sales_needs():
+    result = run("size", "--calls-per-hour", 360, "--aht", 240, "--answer-within", 20, "--service-level", 0.8, "--json")
+    body = json.loads(result.stdout)
+    assert {"agents", "channels", "service_level", "occupancy", "bandwidth_kbps"} <= body.keys()
+    assert body["traffic_erlangs"] == 24.0 and body["service_level"] >= 0.8
+
+
+def test_size_from_erlangs_gives_channels_by_erlang_b():
+    # standard Erlang B table: 10 channels carry 4.46 E at 1 % blocking, so 4.46 E needs 10
+    result = run("size", "--erlangs", 4.46, "--grade-of-service", 0.01, "--json")
+    body = json.loads(result.stdout)
+    assert body["channels"] == 10 and body["blocking"] <= 0.01
+    assert {"channels", "service_level", "occupancy", "bandwidth_kbps"} <= body.keys()
+
+
+def test_size_with_neither_input_is_a_usage_error():
+    result = run("size")
+    assert result.exit_code == 2 and "--calls-per-hour" in result.output
+
+
+def test_size_with_bad_numbers_is_a_usage_error_not_a_traceback():
+    result = run("size", "--calls-per-hour", 100, "--aht", 0, "--json")
+    assert result.exit_code == 2 and json.loads(result.stdout)["ok"] is False
+
+
+def test_schema_is_json_schema_of_the_center():
+    result = run("schema")
+    body = json.loads(result.stdout)
+    assert body["title"] == "Center" and "spec" in body["properties"]
+
+
+def test_committed_schema_matches_the_models():
+    from trunkline.blueprint.schema import schema_json
+
+    assert (ROOT / "schema" / "trunkline-center.schema.json").read_text() == schema_json(), "run: trunkline schema -o schema/trunkline-center.schema.json"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "blueprints").glob("*.yaml")), ids=lambda p: p.stem)
+def test_example_carries_the_schema_modeline_and_validates_against_the_schema(path):
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    first = path.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../schema/trunkline-center.schema.json"
+    schema = json.loads((ROOT / "schema" / "trunkline-center.schema.json").read_text())
+    jsonschema.validate(YAML(typ="safe").load(path.read_text()), schema)
