@@ -129,7 +129,7 @@ class SeatPool(_Model):
     count: int | Auto = Field(description="agents in the pool, or auto to take the Erlang C result")
     skills: list[Name] = Field(default_factory=list)
     site: Name
-    hosted: bool = Field(False, description="seats rented from a hosted provider, not run on our servers")
+    hosted: bool = Field(False, description="seats rented per seat-month from a hosted provider (cost model); agents still log in to this center")
     languages: list[str] = Field(default_factory=list)
 
 

@@ -124,6 +124,7 @@ class SitePlan(_Data):
     media: list[str]
     recording: list[str]
     dispatcher_sets: list[int]
+    mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
 
 
 class SizingPlan(_Data):
@@ -345,7 +346,7 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(concurrent, codec), 1),
             proxies=proxies, rtpengines=[n for n, r in names if r == "rtpengine"],
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
-            dispatcher_sets=[],
+            dispatcher_sets=[], mirrors=biggest_primary.name if site.role == "standby" else None,
         ))
 
     # dispatcher: set <site index + 1> = the site's own media; primaries also get the standby's media as DR set
