@@ -239,6 +239,245 @@ def size(
     out.print(table)
 
 
+# --- lab: the embedded default target ---------------------------------------------------------
+
+
+def _lab_center(blueprint: Optional[Path], center: Optional[str]) -> str:
+    from trunkline.targets import lab
+
+    if center:
+        return center
+    if blueprint:
+        from trunkline.blueprint.load import load_blueprint
+
+        return load_blueprint([blueprint]).metadata.name
+    running = lab.lab_centers()
+    if len(running) == 1:
+        return running[0]
+    raise UsageError("name the center: a BLUEPRINT or --center NAME" + (f" (labs up: {', '.join(running)})" if running else " (no lab is up)"))
+
+
+def _target(target: str) -> None:
+    if target != "lab":
+        raise UsageError(f"--target {target}: this command supports the lab here; on-prem hosts are reached with trunkline apply/verify --target onprem")
+
+
+@app.command()
+def up(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    target: str = typer.Option("lab", "--target", help="lab: network namespaces on this machine"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Bring the center up: every host a network namespace running the real programs."""
+    from trunkline.targets import lab
+
+    try:
+        _target(target)
+        lab.require_privileges()
+        p = _plan(blueprint, layers, sets)
+        extra, said = lab.lab_overrides(p)
+        if extra:
+            p = _plan(blueprint, layers, [*(sets or []), *extra])
+        for line in said:
+            err.print(f"[yellow]lab scale-down:[/] {line}", highlight=False)
+        progress = (lambda m: None) if as_json else (lambda m: err.print(f"[dim]up:[/] {m}", highlight=False))
+        state = lab.up(p, str(blueprint), said, progress)
+        info = lab.status(state.center)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    _show_status(info)
+    out.print(f"\nThe lab stays up. Look at it: [bold]trunkline status --center {p.center}[/]; "
+              f"call through it: [bold]trunkline call {blueprint} --rate 10 --calls 50[/]; "
+              f"verify it: [bold]trunkline verify {blueprint}[/]; take it down: [bold]trunkline down --center {p.center}[/]")
+
+
+@app.command()
+def down(
+    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center)"),
+    center: Optional[str] = typer.Option(None, "--center", help="center name, e.g. after the blueprint changed"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Remove every namespace, process and file the lab made for a center; harmless when nothing is up."""
+    from trunkline.targets import lab
+
+    try:
+        name = _lab_center(blueprint, center)
+        done = lab.down(name)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps({"ok": True, "center": name, "removed": done}, indent=2))
+    else:
+        for line in done:
+            out.print(f"[dim]down:[/] {line}", highlight=False)
+        out.print(f"lab of {name} is down" + ("" if done else " (nothing was up)"))
+
+
+def _show_status(info: dict) -> None:
+    table = Table("host", "site", "role", "address", "processes", "VIP", title=f"lab of {info['center']}")
+    for h in info["hosts"]:
+        procs = ", ".join(f"{p['name']} {p['pid']}" + ("" if p["alive"] else " [red](dead)[/]") for p in h["processes"])
+        table.add_row(h["name"], h["site"], h["role"], ", ".join(h["addresses"]), procs, "[green]holds VIP[/]" if h["holds_vip"] else "")
+    out.print(table)
+    for s in info["sites"]:
+        out.print(f"site {s['name']}: VIP {s['vip']} held by {', '.join(s['vip_holders']) or '[red]nobody[/]'}", highlight=False)
+    for c in info["carriers"]:
+        out.print(f"carrier of trunk {c['trunk']}: namespace {c['namespace']}, peers {', '.join(c['peers'])}", highlight=False)
+    for line in info.get("scaled", []):
+        out.print(f"scaled down: {line}", highlight=False)
+    out.print(f"media nodes: {info['media_stand_in']}", highlight=False)
+
+
+@app.command()
+def status(
+    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center)"),
+    center: Optional[str] = typer.Option(None, "--center", help="center name"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Show each lab host, its processes and addresses, and who holds each VIP."""
+    from trunkline.targets import lab
+
+    try:
+        info = lab.status(_lab_center(blueprint, center))
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        _show_status(info)
+
+
+@app.command()
+def call(
+    blueprint: Path = typer.Argument(..., help="blueprint file of a center that is up"),
+    rate: float = typer.Option(10, "--rate", help="calls per second"),
+    calls: int = typer.Option(50, "--calls", help="number of calls (bounded)"),
+    trunk: Optional[str] = typer.Option(None, "--trunk", help="trunk to call from (default the first)"),
+    transport: Optional[str] = typer.Option(None, "--transport", help="udp, tcp or tls (default the trunk's)"),
+    hold_ms: int = typer.Option(1000, "--hold-ms", help="how long each call stays up"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Place N calls at R per second from the carrier through the VIP to the media nodes."""
+    from trunkline.targets import lab
+    from trunkline.targets.calls import place_calls
+
+    try:
+        name = _lab_center(blueprint, None)
+        state = lab.LabState.load(name)
+        if not state or not state.ready:
+            raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
+        if transport not in (None, "udp", "tcp", "tls"):
+            raise UsageError(f"--transport {transport}: use udp, tcp or tls")
+        report = place_calls(state, state.plan(), rate, calls, trunk, transport, hold_ms)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        r = report.response_ms
+        table = Table("figure", "value", title=f"calls via {report.trunk} to {report.target} ({report.transport})", show_header=False)
+        for label, value in (("attempted", report.attempted), ("succeeded", report.succeeded), ("failed", report.failed),
+                             ("retransmissions", report.retransmissions), ("rate asked", f"{report.rate}/s"), ("took", f"{report.seconds} s"),
+                             ("INVITE to 200 OK", f"p50 {r['p50']} ms, p90 {r['p90']} ms, p99 {r['p99']} ms, max {r['max']} ms")):
+            table.add_row(label, str(value))
+        out.print(table)
+        for reason, n in report.failures.items():
+            err.print(f"failed: {reason}: {n}", highlight=False)
+        if report.note:
+            out.print(f"note: {report.note}", highlight=False)
+        out.print(f"SIPp's traces: {report.log_dir}", highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def cost(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    months: int = typer.Option(36, "--months", help="how many months to total (1-600)"),
+    price_book: Optional[Path] = typer.Option(None, "--price-book", help="your price book (YAML; default: the articles' figures in CNY)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write the cumulative cost curves here (.png or .svg)"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result: series, break_even_month, expansion"),
+) -> None:
+    """Cost of ownership month by month: self-built vs hosted vs hybrid, break-even, cost of more seats."""
+    from trunkline.cost import cost_report, load_price_book
+    from trunkline.report import show_cost, write_cost_plot
+
+    try:
+        book = load_price_book(price_book)
+        rep = cost_report(_plan(blueprint, layers, sets), book, months)
+        if plot:
+            write_cost_plot(rep, plot)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps(rep.as_dict() | {"plot": str(plot) if plot else None}, indent=2, ensure_ascii=False))
+        return
+    show_cost(rep, out)
+    if plot:
+        out.print(f"[green]wrote[/] {plot}", highlight=False)
+
+
+@app.command()
+def report(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="report folder (default build/<center>-report)"),
+    months: int = typer.Option(36, "--months", help="how many months to total (1-600)"),
+    price_book: Optional[Path] = typer.Option(None, "--price-book", help="your price book (YAML; default: the articles' figures in CNY)"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
+) -> None:
+    """One HTML page for buyers: the decision, cost curves and tables, sizing, topology diagram, plan."""
+    from trunkline.cost import cost_report, load_price_book
+    from trunkline.report import write_report
+
+    try:
+        book = load_price_book(price_book)
+        p = _plan(blueprint, layers, sets)
+        rep = cost_report(p, book, months)
+        files = write_report(p, rep, output or Path("build") / f"{p.center}-report")
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps({"ok": True, "html": str(files.html), "plot": str(files.plot), "diagram": str(files.diagram),
+                          "break_even_month": rep.as_dict()["break_even_month"]}, indent=2))
+    else:
+        out.print(f"[green]wrote[/] {files.html} (with {files.plot.name} and {files.diagram.name} beside it)", highlight=False)
+
+
+@app.command()
+def diagram(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write here (.svg, .png, or .dot for the Graphviz source); default: SVG to stdout"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable summary (needs -o)"),
+) -> None:
+    """The topology diagram alone: sites, hosts, proxy pairs with their VIPs, trunks (Graphviz)."""
+    from trunkline.report import topology_svg, write_diagram
+
+    try:
+        if as_json and not output:
+            raise UsageError("--json needs -o FILE: the diagram goes to the file, the summary to stdout")
+        p = _plan(blueprint, layers, sets)
+        if output:
+            write_diagram(p, output)
+        else:
+            sys.stdout.buffer.write(topology_svg(p))
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps({"ok": True, "output": str(output), "hosts": len(p.hosts), "sites": len(p.sites)}, indent=2))
+    elif output:
+        out.print(f"[green]wrote[/] {output}", highlight=False)
+
+
 # --- commands of further features go above this line (one function each; keep them thin) ---
 
 

@@ -35,8 +35,7 @@ SIP_PORT = 5060
 SIP_TLS_PORT = 5061
 MEDIA_SIP_PORT = 5080  # FreeSWITCH external profile: where the proxies send calls
 RTP_PORTS = (30000, 40000)  # rtpengine relay range; FreeSWITCH uses 16384-32767
-VRRP_ADVERT_S = 0.1
-RECORDER_FORMATS = ("wav", "mp3")  # what rtpengine-recording 10.5 can write  # sub-second adverts so a lost master is replaced well inside the RTO
+VRRP_ADVERT_S = 0.1  # sub-second adverts so a lost master is replaced well inside the RTO
 
 
 class _Data(BaseModel):
@@ -370,11 +369,7 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
     daily = fc.daily_calls if fc.daily_calls is not None else round(fc.peak_calls_per_hour * 10)
     recorded = {"all": 1.0, "on-demand": rec.on_demand_share, "none": 0.0}[rec.mode]
     retention_days = math.ceil(rec.retention / 86400)
-    written = rec.format if rec.format in RECORDER_FORMATS else "mp3"
-    if written != rec.format and rec.mode != "none":
-        warnings.append(f"recording.format {rec.format}: the recorder (rtpengine-recording) writes {', '.join(RECORDER_FORMATS)}; "
-                        f"{written} is written and storage is sized for it")
-    storage = sizing.recording_storage_bytes(daily, fc.average_handle_time, written, retention_days, recorded) if recorded else 0
+    storage = sizing.recording_storage_bytes(daily, fc.average_handle_time, rec.format, retention_days, recorded) if recorded else 0
     cps = fc.peak_calls_per_hour / 3600
     shm, pkg = _kamailio_memory_mb(channels_total, max(cps, 1.0))
 
@@ -390,7 +385,7 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
             channels=channels_total, concurrent_calls=channels_total, codec=codec,
             bandwidth_per_call_kbps=round(sizing.call_bandwidth_kbps(codec), 1),
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels_total, codec), 1),
-            daily_calls=daily, recorded_share=recorded, recording_format=written, retention_days=retention_days,
+            daily_calls=daily, recorded_share=recorded, recording_format=rec.format, retention_days=retention_days,
             storage_bytes=storage, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
         ),
         seats=seats, trunks=trunks, sites=sites, hosts=hosts, dispatcher_sets=sets,

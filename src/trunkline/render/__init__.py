@@ -64,7 +64,6 @@ OUTPUTS: dict[str, list[Output]] = {
     ],
     "rtpengine": [
         Output("rtpengine/etc/rtpengine/rtpengine.conf.j2"),
-        Output("rtpengine/etc/rtpengine/rtpengine-recording.conf.j2", when=_recording),
     ],
     "media": [
         Output("freeswitch/etc/freeswitch/vars.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),

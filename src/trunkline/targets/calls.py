@@ -1,0 +1,143 @@
+"""Real calls through a lab center: SIPp as the carrier, bounded in count and time.
+
+The carrier namespace of a trunk sends INVITEs from the trunk's peer address to the VIP of the
+site that terminates it; Kamailio dispatches them to the media nodes (SIPp answering in
+FreeSWITCH's place). SIPp's own statistics and response-time trace are the measurement.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from trunkline.plan.topology import SIP_PORT, SIP_TLS_PORT, Plan
+from trunkline.targets.lab import SIPP_DIR, LabError, LabState, carrier_ns, in_ns
+
+MAX_CALLS = 200_000  # a load run is bounded however it is asked
+MAX_SECONDS = 900
+SDES_KEY = "inline:dHJ1bmtsaW5lIGxhYiBTREVTIGtleSwgMzAgQiEh"  # lab only: SIPp sends no SRTP itself
+
+
+@dataclass
+class CallReport:
+    trunk: str
+    target: str
+    transport: str
+    rate: float
+    attempted: int
+    succeeded: int
+    failed: int
+    retransmissions: int
+    seconds: float
+    response_ms: dict = field(default_factory=dict)  # p50, p90, p99, max of INVITE -> 200 OK
+    failures: dict = field(default_factory=dict)  # SIP status or reason -> count
+    log_dir: str = ""
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.attempted > 0 and self.failed == 0
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"ok": self.ok}
+
+
+def scenario(plan: Plan, audio: bool) -> str:
+    text = (SIPP_DIR / "uac.xml").read_text()
+    srtp = plan.security["srtp"] == "required"
+    text = text.replace("@PROFILE@", "RTP/SAVP" if srtp else "RTP/AVP")
+    text = text.replace("@CRYPTO@", f"      a=crypto:1 AES_CM_128_HMAC_SHA1_80 {SDES_KEY}\n" if srtp else "")
+    # plain RTP from a recording of G.711 speech, so calls carry media; SIPp cannot encrypt it
+    media = '  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>' if audio and not srtp else ""
+    return text.replace("@MEDIA@", media)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, math.ceil(q * len(values)) - 1))
+    return values[k]
+
+
+def _last_stats(run_dir: Path) -> dict:
+    files = sorted(run_dir.glob("*_.csv"))
+    if not files:
+        raise LabError(f"SIPp wrote no statistics in {run_dir}; see sipp.log there")
+    rows = list(csv.reader(files[-1].open(), delimiter=";"))
+    header, last = rows[0], rows[-1]
+    return dict(zip(header, last))
+
+
+def _rtt_values(run_dir: Path) -> list[float]:
+    out = []
+    for f in run_dir.glob("*_rtt.csv"):
+        for row in csv.reader(f.open(), delimiter=";"):
+            if len(row) >= 3 and row[1].replace(".", "", 1).isdigit():
+                out.append(float(row[1]))
+    return out
+
+
+def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str | None = None,
+                transport: str | None = None, hold_ms: int = 1000, audio: bool = True, timeout_s: float | None = None) -> CallReport:
+    if not 0 < calls <= MAX_CALLS:
+        raise LabError(f"--calls must be between 1 and {MAX_CALLS}")
+    if not 0 < rate <= 5000:
+        raise LabError("--rate must be between 0 and 5000 calls per second")
+    t = next((x for x in plan.trunks if x.name == trunk), None) if trunk else plan.trunks[0]
+    if t is None:
+        raise LabError(f"no trunk {trunk!r}; trunks are {', '.join(x.name for x in plan.trunks)}")
+    note = ""
+    if transport == "tls":
+        raise LabError("Debian's SIPp is built without TLS, so lab calls cannot use it; use --transport udp or tcp "
+                       "(the TLS listener on 5061 and its certificate are checked by trunkline verify)")
+    if not transport:
+        transport = "udp" if t.transport == "tls" else t.transport
+        if t.transport == "tls":
+            note = (f"trunk {t.name} is TLS; Debian's SIPp has no TLS, so these calls use UDP to the same Kamailio "
+                    "(TLS on 5061 is checked by trunkline verify)")
+    site = plan.site(t.sites[0])
+    port = SIP_TLS_PORT if transport == "tls" else SIP_PORT
+    budget = timeout_s or min(MAX_SECONDS, calls / rate + hold_ms / 1000 + 30)
+    run_dir = state.dir / "calls" / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "uac.xml").write_text(scenario(plan, audio))
+    argv = ["sipp", f"{site.vip}:{port}", "-sf", "uac.xml", "-s", "8000", "-i", t.peers[0], "-p", "0",
+            "-t", {"udp": "u1", "tcp": "t1", "tls": "l1"}[transport], "-r", str(rate), "-rp", "1000",
+            "-m", str(calls), "-l", str(max(100, int(rate * (hold_ms / 1000 + 5)))), "-d", str(hold_ms),
+            "-timeout", f"{int(budget)}s", "-timeout_error", "-nostdin", "-nd", "-max_socket", "20000",
+            "-trace_stat", "-fd", "1", "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-trace_screen",
+            "-mp", "40000"]
+    start = time.monotonic()
+    with open(run_dir / "sipp.log", "wb") as log:
+        proc = subprocess.Popen(in_ns(carrier_ns(plan.center, t.name), argv), cwd=run_dir, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=budget + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # our own child, by its PID
+            proc.wait()
+    seconds = time.monotonic() - start
+    stats = _last_stats(run_dir)
+    ok = int(stats.get("SuccessfulCall(C)", 0))
+    failed = int(stats.get("FailedCall(C)", 0))
+    attempted = int(stats.get("TotalCallCreated", ok + failed))
+    failures = {k.removeprefix("Failed").removesuffix("(C)"): int(v) for k, v in stats.items()
+                if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v.isdigit() and int(v)}
+    # calls still open when the run's time ran out count as failed
+    unfinished = max(0, attempted - ok - failed)
+    if unfinished:
+        failures["Unfinished"] = unfinished
+    rtts = _rtt_values(run_dir)
+    return CallReport(
+        trunk=t.name, target=f"{site.vip}:{port}", transport=transport, rate=rate, attempted=attempted,
+        succeeded=ok, failed=failed + unfinished, retransmissions=int(stats.get("Retransmissions(C)", 0)),
+        seconds=round(seconds, 2),
+        response_ms={"p50": percentile(rtts, 0.5), "p90": percentile(rtts, 0.9), "p99": percentile(rtts, 0.99),
+                     "max": max(rtts) if rtts else math.nan, "samples": len(rtts)},
+        failures=failures, log_dir=str(run_dir), note=note,
+    )

@@ -1,0 +1,486 @@
+"""Plan -> inventories/<center>/: what Ansible, pyinfra, ssh and testinfra need to reach the hosts.
+
+Only the on-prem sites' hosts are in it (cloud sites belong to the cloud target). Written
+atomically, like a render:
+
+    hosts.yml                 Ansible: groups per role (sip_proxy, rtpengine, media, recording)
+                              and per site (site_<name>); ansible_host is the plan's address
+    group_vars/all.yml        where the render tree is, the recording store, the secrets hook
+    group_vars/site_<s>.yml   SSH user, port, key (a file: reference) and bastion of the site
+    host_vars/<host>.yml      the host's role, site and TLS references
+    inventory.py              the same hosts for pyinfra (`pyinfra inventory.py exec -- uptime`)
+    ssh_config                `ssh -F ssh_config <host>`; testinfra and pyinfra read it too
+    files/<host>/...          host files that come from the plan but not from templates/:
+                              the firewall, the time zone, the retention job's settings
+    files/manifest.json       those files, in the render manifest's format
+
+`inventory_files()` makes the files/ entries; the on-prem apply places them next to the
+rendered ones and `drift` checks them the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from trunkline.errors import TrunklineError, UsageError
+from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, SIP_PORT, SIP_TLS_PORT, Host, Plan
+from trunkline.render import RenderedFile
+
+RTPENGINE_NG_PORT = 2223
+FREESWITCH_RTP_PORTS = (16384, 32767)
+NFS_PORTS = (111, 2049, 20048)  # rpcbind, nfsd, mountd
+GENERATOR = "trunkline.targets.inventory"
+
+
+class InventoryError(TrunklineError):
+    exit_code = 2
+
+
+def group_of_role(role: str) -> str:
+    """sip-proxy -> sip_proxy: Ansible group names may not contain '-'."""
+    return role.replace("-", "_")
+
+
+def group_of_site(site: str) -> str:
+    return "site_" + site.replace("-", "_")
+
+
+def onprem_hosts(plan: Plan) -> list[Host]:
+    kinds = {s.name: s.kind for s in plan.sites}
+    return [h for h in plan.hosts if kinds[h.site] == "onprem"]
+
+
+# --- SSH: what verify and the engines need to reach a host -----------------------------------
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    address: str
+    user: str = "root"
+    port: int = 22
+    key: str | None = None  # a path (from a file: reference); None: ssh-agent or ~/.ssh defaults
+    bastion: str | None = None
+
+    def testinfra_spec(self) -> str:
+        """paramiko://user@address:port?ssh_identity_file=...; pair with ssh_config for a bastion."""
+        spec = f"paramiko://{self.user}@{self.address}:{self.port}"
+        return spec + (f"?ssh_identity_file={self.key}" if self.key else "")
+
+
+def ssh_key_path(ref: str | None, where: str) -> str | None:
+    """file:~/.ssh/key -> ~/.ssh/key. A key stays a file on the control machine; env:/vault: are refused."""
+    if ref is None:
+        return None
+    scheme, _, rest = ref.partition(":")
+    if scheme != "file":
+        raise InventoryError(f"{where}: SSH key {ref!r}: only file: references work for SSH keys (the key stays a file "
+                             f"on this machine); write key: file:~/.ssh/NAME or leave key out to use ssh-agent")
+    return rest
+
+
+def ssh_settings(center) -> dict[str, dict]:
+    """Site name -> the blueprint's ssh section (the plan does not carry it)."""
+    return {s.name: s.ssh.model_dump() for s in center.spec.sites if s.ssh}
+
+
+def ssh_targets(plan: Plan, ssh: dict[str, dict]) -> dict[str, SshTarget]:
+    """Host name -> how to reach it, from the plan's addresses and the blueprint's per-site ssh."""
+    out = {}
+    for h in onprem_hosts(plan):
+        s = ssh.get(h.site) or {}
+        out[h.name] = SshTarget(h.name, h.address, s.get("user", "root"), int(s.get("port", 22)),
+                                ssh_key_path(s.get("key"), f"spec.sites[{h.site}].ssh.key"), s.get("bastion"))
+    return out
+
+
+def read_ssh_targets(inventory: Path) -> dict[str, SshTarget]:
+    """The same from a written inventory (so edits to hosts.yml or group_vars are honoured).
+
+    This is the hook for `trunkline verify --target onprem`: one SshTarget per host with the
+    address, user, port, key path and bastion; `inventory / "ssh_config"` has them as ssh config.
+    """
+    inv = load_inventory(inventory)
+    out = {}
+    for name, v in inv.hosts.items():
+        out[name] = SshTarget(name, str(v.get("ansible_host", name)), str(v.get("ansible_user", "root")),
+                              int(v.get("ansible_port", 22)), v.get("ansible_ssh_private_key_file"), v.get("trunkline_bastion"))
+    return out
+
+
+# --- files the plan gives the hosts beyond templates/ ----------------------------------------
+
+
+def _header(plan: Plan, what: str) -> str:
+    return f"# managed by trunkline from blueprint {plan.source} ({plan.center}) by {GENERATOR}.{what}; local edits are overwritten"
+
+
+def _set(name: str, addrs: list[str]) -> list[str]:
+    v4 = sorted({a for a in addrs if ipaddress.ip_network(a, strict=False).version == 4}, key=lambda a: ipaddress.ip_network(a, strict=False))
+    v6 = sorted({a for a in addrs if ipaddress.ip_network(a, strict=False).version == 6}, key=lambda a: ipaddress.ip_network(a, strict=False))
+    lines = []
+    if v4:
+        lines.append(f"    set {name}_v4 {{ type ipv4_addr; flags interval; elements = {{ {', '.join(v4)} }}; }}")
+    if v6:
+        lines.append(f"    set {name}_v6 {{ type ipv6_addr; flags interval; elements = {{ {', '.join(v6)} }}; }}")
+    return lines
+
+
+def _from(name: str, addrs: list[str], rule: str) -> list[str]:
+    """One rule per address family that has members in the set."""
+    fams = {ipaddress.ip_network(a, strict=False).version for a in addrs}
+    return [f"        ip{'' if v == 4 else '6'} saddr @{name}_v{v} {rule}" for v in sorted(fams)]
+
+
+def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
+    """nftables for one host: only what its role serves, only to whom the blueprint says.
+
+    A table of its own (replaced atomically on reload), so rules of other tools are left alone.
+    """
+    site = plan.site(host.site)
+    admin = list(plan.security.get("admin_cidrs") or [])
+    peers = sorted({p for t in plan.trunks if site.name in t.sites for p in t.peers})
+    site_net = [site.cidr]
+    proxies = [h.address for h in plan.hosts_of(site.name, "sip-proxy")]
+    rtps = [h.address for h in plan.hosts_of(site.name, "rtpengine")]
+    sets = _set("admin", admin) if admin else []
+    rules = ["        ct state established,related accept", "        ct state invalid drop", '        iif "lo" accept',
+             "        meta l4proto { icmp, ipv6-icmp } limit rate 20/second accept"]
+    if admin:
+        rules += _from("admin", admin, f"tcp dport {ssh_port} accept")
+    else:
+        rules.append(f"        # no security.admin_cidrs in the blueprint: SSH is closed; add them to reach the host")
+    if host.role == "sip-proxy":
+        sets += _set("trunk_peers", peers) + _set("site", site_net)
+        tls_ports = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport == "tls"} | {SIP_TLS_PORT})
+        plain = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport != "tls"})
+        sip = ", ".join(str(p) for p in sorted({SIP_PORT, *plain}))
+        tls = ", ".join(str(p) for p in tls_ports)
+        if peers:
+            rules.append("        # carriers: signalling only from their peers")
+            rules += _from("trunk_peers", peers, f"tcp dport {{ {tls} }} accept")
+            if plain:
+                rules += _from("trunk_peers", peers, f"meta l4proto {{ tcp, udp }} th dport {{ {', '.join(map(str, plain))} }} accept")
+        rules.append("        # the site's own hosts: media nodes answer and send calls back out")
+        rules += _from("site", site_net, f"meta l4proto {{ tcp, udp }} th dport {{ {sip}, {tls} }} accept")
+        if host.ha:
+            rules.append(f"        # VRRP adverts of the pair (unicast from the peer)")
+            rules.append(f"        ip saddr {host.ha.peer} ip protocol vrrp accept")
+    elif host.role == "rtpengine":
+        sets += _set("proxies", proxies)
+        rules.append("        # the proxies drive rtpengine over the ng protocol")
+        rules += _from("proxies", proxies, f"udp dport {RTPENGINE_NG_PORT} accept")
+        rules.append("        # RTP from carriers and media nodes: the relay range")
+        rules.append(f"        udp dport {RTP_PORTS[0]}-{RTP_PORTS[1]} accept")
+    elif host.role == "media":
+        sets += _set("site", site_net)
+        rules.append("        # calls come from the site's proxies; media from its rtpengines")
+        rules += _from("site", site_net, f"meta l4proto {{ tcp, udp }} th dport {MEDIA_SIP_PORT} accept")
+        rules += _from("site", site_net, f"udp dport {FREESWITCH_RTP_PORTS[0]}-{FREESWITCH_RTP_PORTS[1]} accept")
+    elif host.role == "recording":
+        sets += _set("writers", rtps)
+        if rtps:
+            rules.append("        # NFS for the site's rtpengines, which write the recordings")
+            rules += _from("writers", rtps, f"meta l4proto {{ tcp, udp }} th dport {{ {', '.join(map(str, NFS_PORTS))} }} accept")
+    lines = [
+        "#!/usr/sbin/nft -f",
+        _header(plan, "firewall_ruleset"),
+        f"# {host.name} ({host.role}, site {site.name}): everything not accepted below is dropped.",
+        "table inet trunkline",
+        "delete table inet trunkline",
+        "table inet trunkline {",
+        *sets,
+        "    chain input {",
+        "        type filter hook input priority filter; policy drop;",
+        *rules,
+        "    }",
+        "    chain forward {",
+        "        type filter hook forward priority filter; policy drop;",
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def retention_settings(plan: Plan) -> str:
+    days = plan.sizing.retention_days
+    return "\n".join([
+        _header(plan, "retention_settings"),
+        f"# read by trunkline-retention: files under the store older than {days} days (the blueprint's",
+        "# recording.retention) are deleted, never younger ones",
+        f"TRUNKLINE_RETENTION_DIR={plan.recording['storage']['path']}",
+        f"TRUNKLINE_RETENTION_DAYS={days}",
+    ]) + "\n"
+
+
+def recording_nfs_settings(plan: Plan, host: Host) -> str:
+    store = plan.hosts_of(host.site, "recording")
+    path = plan.recording["storage"]["path"]
+    return "\n".join([
+        _header(plan, "recording_nfs_settings"),
+        "# rtpengine-recording writes to the site's recording store over NFS (rtpengine-recording-nfs-mount.service)",
+        f"CONFIG_FILE=/etc/rtpengine/rtpengine-recording.conf",
+        f"PIDFILE=/run/rtpengine-recording/rtpengine-recording-daemon.pid",
+        "MUST_NFS=yes",
+        f"NFS_HOST={store[0].address}",
+        f"NFS_REMOTE_PATH={path}",
+        f"NFS_LOCAL_MOUNT={path}",
+        "NFS_OPTIONS=hard,tcp,vers=4.2",
+    ]) + "\n"
+
+
+def _file(host: Host, path: str, what: str, text: str, mode: str = "0644") -> RenderedFile:
+    return RenderedFile(host.name, path, f"{GENERATOR}.{what}", text.encode(), mode, "root", "root", ())
+
+
+def inventory_files(plan: Plan, host: Host, ssh_port: int = 22) -> list[RenderedFile]:
+    """Files from the plan that no template makes, placed by the common/rtpengine/recording roles."""
+    site = plan.site(host.site)
+    files = [
+        _file(host, "/etc/nftables.conf", "firewall_ruleset", firewall_ruleset(plan, host, ssh_port), "0755"),
+        _file(host, "/etc/timezone", "timezone", site.timezone + "\n"),
+    ]
+    rec = plan.recording
+    if host.role == "recording":
+        files.append(_file(host, "/etc/default/trunkline-retention", "retention_settings", retention_settings(plan)))
+    if host.role == "rtpengine" and rec["mode"] != "none" and rec["storage"]["kind"] == "nfs" and plan.hosts_of(host.site, "recording"):
+        files.append(_file(host, "/etc/default/rtpengine-recording-daemon", "recording_nfs_settings", recording_nfs_settings(plan, host)))
+    return files
+
+
+def files_manifest(plan: Plan, files: list[RenderedFile]) -> dict:
+    from trunkline.render import manifest
+
+    body = manifest(plan, files)
+    for entry in body["files"]:
+        entry["template"] = entry["template"].removeprefix("templates/")  # a generator, not a template
+    return body
+
+
+# --- the inventory folder ---------------------------------------------------------------------
+
+
+def _yaml() -> YAML:
+    y = YAML()
+    y.default_flow_style = False
+    y.width = 4096
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _dump(path: Path, comment: str, data: dict) -> None:
+    import io
+
+    buf = io.StringIO()
+    buf.write("---\n" + "".join(f"# {line}\n" for line in comment.splitlines()))
+    _yaml().dump(data, buf)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(buf.getvalue())
+
+
+def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Path, chroot: Path | None = None) -> list[str]:
+    """Write out/ (replacing it atomically); returns the host names in it.
+
+    `ssh` is the blueprint's per-site ssh section (site name -> {user, port, key, bastion}).
+    With `chroot`, every host is the Debian root chroot/<host> on this machine instead of an
+    SSH server: Ansible's community.general.chroot connection and pyinfra's @chroot connector.
+    """
+    hosts = onprem_hosts(plan)
+    if not hosts:
+        raise UsageError(f"{plan.source}: no site of {plan.center} has kind: onprem; the on-prem target has nothing to manage")
+    targets = ssh_targets(plan, ssh)
+    out = Path(out).absolute()
+    render_dir = Path(render_dir).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    made_by = f"generated by `trunkline inventory {plan.source}` ({plan.center}); regenerate it rather than edit it"
+    try:
+        roles = sorted({h.role for h in hosts}, key=["sip-proxy", "rtpengine", "recording", "media"].index)
+        sites = [s.name for s in plan.sites if any(h.site == s.name for h in hosts)]
+        children: dict = {}
+        for role in roles:
+            children[group_of_role(role)] = {"hosts": {h.name: None for h in hosts if h.role == role}}
+        for site in sites:
+            children[group_of_site(site)] = {"hosts": {h.name: None for h in hosts if h.site == site}}
+        for h in hosts:  # connection variables once, in the role group
+            children[group_of_role(h.role)]["hosts"][h.name] = {"ansible_host": str(chroot / h.name) if chroot else h.address}
+        _dump(tmp / "hosts.yml", made_by + "\nGroups: one per role and one per site (site_<name>).", {"all": {"children": children}})
+
+        rec = plan.recording
+        rel_render = os.path.relpath(render_dir, out)
+        all_vars = {
+            "trunkline_center": plan.center,
+            "trunkline_blueprint": plan.source,
+            "trunkline_render_dir": "{{ inventory_dir }}/" + rel_render,
+            "trunkline_files_dir": "{{ inventory_dir }}/files",
+            "trunkline_secrets": "{{ lookup('ansible.builtin.env', 'TRUNKLINE_SECRETS', default='{}') | from_json }}",
+            "recording_storage_path": rec["storage"]["path"],
+            "recording_storage_kind": rec["storage"]["kind"],
+            "recording_storage_encryption": rec["storage"]["encryption"],
+            "recording_storage_retention_days": plan.sizing.retention_days,
+            "rtpengine_recording_dir": rec["storage"]["path"],
+            "rtpengine_recording": rec["mode"] != "none",
+        }
+        if chroot:
+            all_vars.update(chroot_vars())
+        _dump(tmp / "group_vars" / "all.yml",
+              made_by + "\ntrunkline_secrets: `trunkline apply` passes resolved secret references in the environment,"
+              "\nnever on a command line or in a file; from AWX, set it from a vaulted credential instead.", all_vars)
+        for site in sites:
+            t = next(targets[h.name] for h in hosts if h.site == site)
+            v: dict = {}
+            if not chroot:
+                v = {"ansible_user": t.user, "ansible_port": t.port}
+                if t.key:
+                    v["ansible_ssh_private_key_file"] = t.key
+                if t.bastion:
+                    v["ansible_ssh_common_args"] = f"-o ProxyJump={t.bastion}"
+                    v["trunkline_bastion"] = t.bastion
+            _dump(tmp / "group_vars" / f"{group_of_site(site)}.yml", made_by + f"\nHow site {site} is reached.", v or {"trunkline_site": site})
+        pki = os.path.relpath(out / "pki", Path.cwd()) if not chroot else str(out / "pki")
+        for h in hosts:
+            v = {"trunkline_role": h.role, "trunkline_site": h.site}
+            if h.role == "sip-proxy" and any(t.transport == "tls" and h.site in t.sites for t in plan.trunks):
+                v.update({
+                    "tls_certificate_ref": f"file:{pki}/{h.name}.crt",
+                    "tls_private_key_ref": f"file:{pki}/{h.name}.key",
+                    "tls_ca_ref": f"file:{pki}/ca.crt",
+                })
+            _dump(tmp / "host_vars" / f"{h.name}.yml", made_by + "\nTLS references: env: or file: (relative to the directory trunkline runs in).", v)
+
+        _write_pyinfra(tmp / "inventory.py", plan, hosts, targets, chroot, made_by)
+        _write_ssh_config(tmp / "ssh_config", hosts, targets, made_by)
+        files = []
+        for h in hosts:
+            for f in inventory_files(plan, h, targets[h.name].port):
+                dest = tmp / "files" / h.name / f.path.lstrip("/")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(f.content)
+                dest.chmod(int(f.mode, 8))
+                files.append(f)
+        (tmp / "files" / "manifest.json").write_text(json.dumps(files_manifest(plan, files), indent=2) + "\n")
+        (tmp / "pki").mkdir()
+        (tmp / "pki" / "README").write_text(
+            "Certificates of the SIP proxies: <host>.crt, <host>.key and ca.crt, named by the tls_*_ref\n"
+            "references in host_vars/. Keys do not belong in git: .gitignore keeps them out.\n")
+        (tmp / "pki" / ".gitignore").write_text("*.key\n")
+        tmp.chmod(0o755)
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+        tmp.rename(out)
+        if old:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [h.name for h in hosts]
+
+
+def chroot_vars() -> dict:
+    """A chroot has no init system and shares this machine's kernel: nothing is started, reloaded
+    or loaded into the kernel there; files are placed and checked, packages installed."""
+    return {
+        "ansible_connection": "community.general.chroot",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "common_manage_services": False,
+        "kamailio_manage_service": False,
+        "keepalived_manage_service": False,
+        "rtpengine_manage_service": False,
+        "freeswitch_manage_service": False,
+        "recording_storage_manage_service": False,
+        "recording_storage_require_encrypted_volume": False,
+    }
+
+
+def _write_pyinfra(path: Path, plan: Plan, hosts: list[Host], targets: dict[str, SshTarget], chroot: Path | None, made_by: str) -> None:
+    lines = [f"# {made_by}", "# pyinfra inventory: groups per role and site; `trunkline apply --engine pyinfra` builds the same in code.",
+             "# e.g. pyinfra inventories/<center>/inventory.py exec -- uptime", ""]
+    groups: dict[str, list[str]] = {}
+    for h in hosts:
+        groups.setdefault(group_of_role(h.role), []).append(h.name)
+        groups.setdefault(group_of_site(h.site), []).append(h.name)
+
+    def entry(h: Host) -> str:
+        t = targets[h.name]
+        if chroot:
+            return f'    ("@chroot/{chroot / h.name}", {{"trunkline_host": "{h.name}"}}),'
+        data = {"trunkline_host": h.name, "ssh_hostname": t.address, "ssh_user": t.user, "ssh_port": t.port}
+        if t.key:
+            data["ssh_key"] = t.key
+        if t.bastion:
+            data["ssh_config_file"] = "ssh_config"
+        return f"    ({h.name!r}, {data!r}),"
+
+    by_name = {h.name: h for h in hosts}
+    for group, names in groups.items():
+        lines.append(f"{group} = [")
+        lines += [entry(by_name[n]) for n in names]
+        lines += ["]", ""]
+    path.write_text("\n".join(lines))
+
+
+def _write_ssh_config(path: Path, hosts: list[Host], targets: dict[str, SshTarget], made_by: str) -> None:
+    lines = [f"# {made_by}", "# ssh -F ssh_config <host>; the plan's addresses with the blueprint's per-site ssh settings", ""]
+    for h in hosts:
+        t = targets[h.name]
+        lines += [f"Host {h.name}", f"    HostName {t.address}", f"    User {t.user}", f"    Port {t.port}"]
+        if t.key:
+            lines.append(f"    IdentityFile {t.key}")
+        if t.bastion:
+            lines.append(f"    ProxyJump {t.bastion}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+# --- reading an inventory back ----------------------------------------------------------------
+
+
+@dataclass
+class Inventory:
+    dir: Path
+    hosts: dict[str, dict]  # host -> merged variables (inventory's view, Jinja strings left as they are)
+    groups: dict[str, list[str]]
+
+
+def load_inventory(inventory: Path) -> Inventory:
+    """hosts.yml + group_vars + host_vars, merged with Ansible's order: all < groups < host_vars."""
+    inventory = Path(inventory)
+    if not (inventory / "hosts.yml").exists():
+        raise UsageError(f"{inventory}: no hosts.yml; write it with trunkline inventory BLUEPRINT -o {inventory}")
+    y = YAML(typ="safe")
+    data = y.load((inventory / "hosts.yml").read_text()) or {}
+    groups: dict[str, list[str]] = {}
+    inline: dict[str, dict] = {}
+    for group, body in ((data.get("all") or {}).get("children") or {}).items():
+        for name, v in ((body or {}).get("hosts") or {}).items():
+            groups.setdefault(group, []).append(name)
+            inline.setdefault(name, {}).update(v or {})
+
+    def read(p: Path) -> dict:
+        return (y.load(p.read_text()) or {}) if p.exists() else {}
+
+    all_vars = read(inventory / "group_vars" / "all.yml")
+    hosts = {}
+    for name, v in inline.items():
+        merged = dict(all_vars)
+        for group in sorted(g for g, members in groups.items() if name in members):
+            merged.update(read(inventory / "group_vars" / f"{group}.yml"))
+        merged.update(v)
+        merged.update(read(inventory / "host_vars" / f"{name}.yml"))
+        hosts[name] = merged
+    return Inventory(inventory, hosts, groups)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
