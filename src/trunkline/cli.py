@@ -318,6 +318,36 @@ def down(
         out.print(f"lab of {name} is down" + ("" if done else " (nothing was up)"))
 
 
+@app.command()
+def verify(
+    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center for a lab)"),
+    target: str = typer.Option("lab", "--target", help="lab, or onprem (SSH, from inventories/<center>/)"),
+    center: Optional[str] = typer.Option(None, "--center", help="center name of a running lab"),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="write a JUnit XML report here"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Generate and run the pytest-testinfra suite against every host of the target."""
+    from trunkline.verify import verify_lab, verify_onprem
+
+    try:
+        if target == "lab":
+            result = verify_lab(_lab_center(blueprint, center), junit, echo=not as_json)
+        elif target == "onprem":
+            if not blueprint:
+                raise UsageError("verify --target onprem needs the BLUEPRINT")
+            result = verify_onprem(blueprint, junit, echo=not as_json)
+        else:
+            raise UsageError(f"--target {target}: use lab or onprem")
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    summary = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+    if as_json:
+        print(json.dumps({"ok": result.ok, "summary": summary, "suite": result.suite, "junit": result.junit}, indent=2))
+    else:
+        out.print(f"{'[green]verified[/]' if result.ok else '[red]verification failed[/]'}: {summary} (suite: {result.suite})", highlight=False)
+    raise typer.Exit(0 if result.ok else 1)
+
+
 def _show_status(info: dict) -> None:
     table = Table("host", "site", "role", "address", "processes", "VIP", title=f"lab of {info['center']}")
     for h in info["hosts"]:
@@ -476,6 +506,160 @@ def diagram(
         print(json.dumps({"ok": True, "output": str(output), "hosts": len(p.hosts), "sites": len(p.sites)}, indent=2))
     elif output:
         out.print(f"[green]wrote[/] {output}", highlight=False)
+
+
+@app.command("comply")
+def comply_cmd(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    live: Optional[str] = typer.Option(None, "--live", help="also check the running hosts of a target: lab or onprem"),
+    packs: Optional[list[str]] = typer.Option(None, "--pack", help="evaluate this pack instead of the blueprint's spec.compliance (repeatable; baseline is always on)"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", help="YAML file: control id -> {justification, expiration_date}"),
+    fmt: str = typer.Option("table", "--format", help="table, json, junit or sarif"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the report to this file (a summary line goes to stdout)"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="same as --format json"),
+) -> None:
+    """Evaluate the compliance packs on the blueprint, its rendered files and (--live) its hosts. Exit 1 when a control fails."""
+    from trunkline.comply.evaluate import comply
+    from trunkline.comply.output import FORMATS, print_table, render_report, summary_line
+
+    fmt = "json" if as_json else fmt
+    try:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+        if live is not None and live not in ("lab", "onprem"):
+            raise UsageError(f"--live {live}: use lab or onprem")
+        report = comply(_layers(blueprint, layers), sets or [], packs, waivers, live)
+        if output:
+            try:
+                output.write_text(render_report(report, fmt), encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"-o {output}: cannot write the report ({exc.strerror})") from None
+    except TrunklineError as exc:
+        _fail(exc, fmt == "json")
+    if output:
+        out.print(f"{'[red]FAILED[/]' if report.failed else '[green]ok[/]'} {summary_line(report)}; report in {output}", highlight=False)
+    elif fmt == "table":
+        print_table(report, out)
+    else:
+        sys.stdout.write(render_report(report, fmt))
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+def inventory(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="inventory folder (default inventories/<center>)"),
+    build: Optional[Path] = typer.Option(None, "--build", help="render tree the roles copy from (default build/<center>)"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
+) -> None:
+    """Write the on-prem inventory: Ansible hosts.yml, group_vars, host_vars, pyinfra inventory, ssh_config, plan-made files."""
+    from trunkline.targets.inventory import plan_with_ssh, write_inventory
+
+    try:
+        p, ssh = plan_with_ssh(_layers(blueprint, layers), sets or [])
+        target = output or Path("inventories") / p.center
+        hosts = write_inventory(p, ssh, target, build or Path("build") / p.center)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps({"ok": True, "inventory": str(target), "hosts": hosts}, indent=2))
+    else:
+        out.print(f"[green]wrote[/] {target}: {len(hosts)} on-prem hosts (hosts.yml, group_vars, host_vars, inventory.py, ssh_config, files/)")
+
+
+@app.command()
+def apply(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    target: str = typer.Option("onprem", "--target", help="onprem: the center's own servers (SSH), or Debian roots with --chroot"),
+    engine: str = typer.Option("pyinfra", "--engine", help="pyinfra (default, fast) or ansible (site.yml with roles/)"),
+    limit: Optional[list[str]] = typer.Option(None, "--limit", help="hosts, sites or roles, comma-separated or repeated"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what would change and change nothing"),
+    chroot: Optional[Path] = typer.Option(None, "--chroot", help="apply to the Debian roots DIR/<host> on this machine instead of over SSH"),
+    inventory_dir: Optional[Path] = typer.Option(None, "--inventory", help="inventory folder (default inventories/<center>)"),
+    build: Optional[Path] = typer.Option(None, "--build", help="render tree to ship (default build/<center>)"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
+) -> None:
+    """Render the center and apply it to its on-prem hosts; secrets are resolved now and never logged."""
+    from trunkline.targets import onprem
+    from trunkline.targets.inventory import plan_with_ssh
+
+    seen: dict[str, str] = {}
+
+    def progress(host: str, event: str, what: str) -> None:
+        if as_json or seen.get(host) == what:
+            return
+        seen[host] = what
+        style = {"changed": "yellow", "failed": "red", "done": "bold"}.get(event, "dim")
+        out.print(f"[{style}]{host:<16} {event:<8} {what}[/]", markup=True, highlight=False, soft_wrap=True)
+
+    try:
+        if target != "onprem":
+            raise UsageError(f"--target {target}: apply knows onprem here (the lab is brought up with trunkline up)")
+        p, ssh = plan_with_ssh(_layers(blueprint, layers), sets or [])
+        report = onprem.apply(p, ssh, engine=engine, limit=limit, dry_run=dry_run, chroot=chroot, inventory=inventory_dir,
+                              build=build, progress=progress)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        verb = "would change" if dry_run else "changed"
+        table = Table("host", verb, "ok", "failed", title=f"{report.engine} on {len(report.hosts)} hosts in {report.seconds:.1f} s")
+        for h in report.hosts:
+            table.add_row(h.host, str(h.changed), str(h.ok), f"[red]{h.failed}[/]" if h.failed else "0")
+        out.print(table)
+        for h in report.hosts:
+            for e in h.errors:
+                err.print(f"{h.host}: {e}", markup=False, highlight=False)
+        if report.failed:
+            out.print(f"[red]{report.failed} failed[/], {report.changed} {verb}")
+        elif report.changed == 0:
+            out.print(f"[green]0 changed[/]: every host already matches {p.center} ({report.engine})")
+        else:
+            out.print(f"[yellow]{report.changed} {verb}[/] on {sum(1 for h in report.hosts if h.changed)} hosts ({report.engine})")
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+def drift(
+    blueprint: Path = typer.Argument(..., help="blueprint file"),
+    target: str = typer.Option("onprem", "--target", help="onprem: the center's own servers (SSH), or Debian roots with --chroot"),
+    limit: Optional[list[str]] = typer.Option(None, "--limit", help="hosts, sites or roles, comma-separated or repeated"),
+    chroot: Optional[Path] = typer.Option(None, "--chroot", help="read the Debian roots DIR/<host> on this machine instead of over SSH"),
+    inventory_dir: Optional[Path] = typer.Option(None, "--inventory", help="inventory folder (default inventories/<center>)"),
+    layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """List every managed file that differs on the hosts from what the blueprint gives (exit 1 if any)."""
+    from trunkline.targets import onprem
+    from trunkline.targets.inventory import plan_with_ssh
+
+    try:
+        if target != "onprem":
+            raise UsageError(f"--target {target}: drift knows onprem here")
+        p, ssh = plan_with_ssh(_layers(blueprint, layers), sets or [])
+        found = onprem.drift(p, ssh, limit=limit, chroot=chroot, inventory=inventory_dir)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps({"ok": not found, "drift": [d.__dict__ for d in found]}, indent=2))
+    elif found:
+        table = Table("host", "file", "differs in", "expected", "found", title=f"drift of {p.center}")
+        table.columns[1].overflow = "fold"
+        for d in found:
+            table.add_row(d.host, d.path, f"[red]{d.what}[/]", d.expected, d.found)
+        out.print(table)
+        out.print(f"[red]{len(found)} difference(s)[/] on {len({d.host for d in found})} host(s); trunkline apply puts them back")
+    else:
+        out.print(f"[green]no drift[/]: every managed file of {p.center} is as rendered")
+    raise typer.Exit(1 if found else 0)
 
 
 # --- commands of further features go above this line (one function each; keep them thin) ---

@@ -138,9 +138,9 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return _run(["ip", *args], check=check)
 
 
-def in_host(center: str, host: str, argv: list[str]) -> list[str]:
-    """argv as run inside a lab host: its network and its mount namespace."""
-    return ["nsenter", f"--net=/run/netns/{ns_name(center, host)}", f"--mount={mount_file(center, host)}", "--", *argv]
+def in_host(center: str, host: str, argv: list[str], wd: str = "/tmp") -> list[str]:
+    """argv as run inside a lab host: its network and mount namespaces, working in its own /tmp."""
+    return ["nsenter", f"--net=/run/netns/{ns_name(center, host)}", f"--mount={mount_file(center, host)}", f"--wdns={wd}", "--", *argv]
 
 
 def in_ns(ns: str, argv: list[str]) -> list[str]:
@@ -383,7 +383,7 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
         scenario = "uas-srtp.xml" if plan.security["srtp"] == "required" else "uas.xml"
         return ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", host.address, "-p", str(MEDIA_SIP_PORT),
                 "-nostdin", "-nd", "-max_socket", "10000", "-max_recv_loops", "10000", "-trace_err",
-                "-error_file", f"/tmp/sipp-uas-errors.log"]
+                "-error_file", "/tmp/sipp-uas-errors.log", "-trace_counts", "-fd", "1"]
     raise LabError(f"no program {name!r} in the lab")
 
 
@@ -617,3 +617,77 @@ def status(center: str) -> dict:
         "carriers": [{"trunk": t.name, "namespace": carrier_ns(center, t.name), "peers": t.peers} for t in plan.trunks],
         "hosts": hosts,
     }
+
+
+# --- faults (used by the tests, the benchmarks and drills) ----------------------------------
+
+
+def set_link(center: str, plan: Plan, host: Host, up_: bool) -> None:
+    """Take a host off its network (as if its cable or its machine were gone), or back on.
+
+    A link going down takes its routes along; coming back, the default route is put back too.
+    """
+    ns = ns_name(center, host.name)
+    _ip("-n", ns, "link", "set", host.interface, "up" if up_ else "down")
+    if up_:
+        _ip("-n", ns, "route", "replace", "default", "via", plan.site(host.site).gateway)
+
+
+def program_pids(center: str, host: str, program: str) -> list[int]:
+    """PIDs of a program running inside a lab host's network namespace."""
+    pids = _ip("netns", "pids", ns_name(center, host), check=False).stdout.split()
+    out = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == program:
+                out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def kill_program(center: str, host: str, program: str, sig: int = signal.SIGKILL) -> list[int]:
+    """Send sig to every process of `program` on a lab host (all started by the lab)."""
+    pids = program_pids(center, host, program)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def restart_service(state: LabState, plan: Plan, host: Host, name: str) -> Proc:
+    """Start a service again after a fault, as the host's service manager would."""
+    for p in state.processes:
+        if p.host == host.name and p.name == name and alive(p):
+            stop_proc(state, p)
+    state.processes = [p for p in state.processes if not (p.host == host.name and p.name == name)]
+    (proc,) = start_host(state, plan, host, only=name)
+    return proc
+
+
+def dispatcher_flags(center: str, proxy: str) -> dict[str, str]:
+    """Kamailio's view of its media nodes: URI -> flags (AP active+probing, IP inactive+probing)."""
+    text = _run(in_host(center, proxy, ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "dispatcher.list"]), check=False).stdout
+    out, uri = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("URI:"):
+            uri = line.split(None, 1)[1]
+        elif line.startswith("FLAGS:") and uri:
+            out[uri] = line.split(None, 1)[1]
+            uri = None
+    return out
+
+
+def answered_calls(center: str, host: str) -> int:
+    """INVITEs a media node's SIPp has received so far (its per-message counts, written every second;
+    probes are OPTIONS and not counted). Sums over restarts: each SIPp run writes its own file."""
+    script = 'for f in /tmp/*_counts.csv; do [ -f "$f" ] && head -1 "$f" && tail -1 "$f"; done; true'
+    lines = _run(in_host(center, host, ["sh", "-c", script]), check=False).stdout.strip().splitlines()
+    total = 0
+    for header, last in zip(lines[0::2], lines[1::2]):
+        row = dict(zip(header.split(";"), last.split(";")))
+        total += int(row.get("1_INVITE_Recv", 0) or 0)
+    return total

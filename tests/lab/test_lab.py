@@ -1,0 +1,247 @@
+"""The lab end to end: up -> real calls -> verify -> faults -> down, nothing left behind.
+
+These tests run the real Kamailio, keepalived, rtpengine and SIPp inside network namespaces
+(root needed; `make test` runs as root in CI). Traffic stays inside the namespaces made here.
+Timing goals are printed by benchmarks/failover.py and benchmarks/edge_cps.py; here we assert
+behaviour with generous bounds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from trunkline.targets import lab
+from trunkline.targets.calls import place_calls
+from trunkline.verify import verify_lab
+
+from conftest import ROOT
+
+ACME = ROOT / "blueprints" / "acme-bank.yaml"
+SMALL = ROOT / "tests" / "blueprint" / "base.yaml"
+CLI = [sys.executable, "-m", "trunkline.cli"]
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (CI and make test run as root)")
+
+
+def trunkline(*args, check=False, timeout=180, **kw):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=check, **kw)
+
+
+def namespaces(center: str) -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(f"tl-{center}-")]
+
+
+@pytest.fixture(scope="module")
+def acme():
+    """acme-bank up in the lab for the module; always taken down, also when a test fails."""
+    result = trunkline("up", ACME, "--json")
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        state = lab.LabState.load("acme-bank")
+        yield state, state.plan()
+    finally:
+        trunkline("down", "--center", "acme-bank")
+
+
+def test_up_without_root_stops_at_once_with_a_clear_message():
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                             *CLI, "up", str(SMALL)], capture_output=True, text=True, timeout=60,
+                            cwd="/tmp", env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "TRUNKLINE_STATE": "/tmp/tl-nonroot"})
+    assert result.returncode == 1
+    assert "needs CAP_NET_ADMIN and CAP_SYS_ADMIN" in result.stderr and "run it as root" in result.stderr
+    assert namespaces("small-shop") == []
+
+
+def test_every_host_is_a_namespace_addressed_from_the_plan(acme):
+    state, plan = acme
+    for host in plan.hosts:
+        text = subprocess.run(["ip", "-n", lab.ns_name(plan.center, host.name), "-o", "-4", "addr"],
+                              capture_output=True, text=True, check=True).stdout
+        assert f" {host.address}/{host.prefix} " in text
+
+
+def test_each_pair_starts_with_its_master_holding_the_vip(acme):
+    state, plan = acme
+    for site in plan.sites:
+        assert lab.vip_holders(plan.center, plan, site.name) == [site.proxies[0]]
+
+
+def test_status_names_processes_and_the_vip_holder(acme):
+    result = trunkline("status", "--center", "acme-bank", "--json")
+    info = json.loads(result.stdout)
+    assert info["ready"] and all(p["alive"] for h in info["hosts"] for p in h["processes"])
+    assert {s["name"]: s["vip_holders"] for s in info["sites"]} == {"sh-dc1": ["sh-dc1-sip1"], "bj-dc2": ["bj-dc2-sip1"]}
+    assert "SIPp UAS answers calls in place of FreeSWITCH" in info["media_stand_in"]
+
+
+def test_media_nodes_hold_the_rendered_freeswitch_files(acme):
+    state, plan = acme
+    media = plan.hosts_of("sh-dc1", "media")[0]
+    out = subprocess.run(lab.in_host(plan.center, media.name, ["cat", "/etc/freeswitch/autoload_configs/callcenter.conf.xml"]),
+                         capture_output=True, text=True, check=True).stdout
+    assert "managed by trunkline" in out and "<configuration name=\"callcenter.conf\"" in out
+
+
+def test_calls_from_the_carrier_through_the_vip_all_succeed(acme):
+    result = trunkline("call", ACME, "--rate", 20, "--calls", 100, "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, report
+    assert (report["attempted"], report["succeeded"], report["failed"]) == (100, 100, 0)
+    assert report["response_ms"]["samples"] == 100 and report["response_ms"]["p50"] >= 0
+
+
+def test_calls_are_spread_over_both_media_nodes_of_the_site(acme):
+    state, plan = acme
+    media = plan.hosts_of("sh-dc1", "media")
+    before = {m.name: lab.answered_calls(plan.center, m.name) for m in media}
+    assert place_calls(state, plan, 20, 40, audio=False).failed == 0
+    time.sleep(2.5)  # SIPp writes its statistics once a second
+    gained = {m.name: lab.answered_calls(plan.center, m.name) - before[m.name] for m in media}
+    assert sum(gained.values()) == 40
+    assert all(n >= 10 for n in gained.values()), gained  # weights 50/50: neither node is idle
+
+
+def test_calls_from_an_unknown_address_are_refused(acme):
+    state, plan = acme
+    # the carrier namespace also holds a second, unlisted address: a stranger on the same path
+    carrier = lab.carrier_ns(plan.center, plan.trunks[0].name)
+    subprocess.run(["ip", "-n", carrier, "addr", "add", "192.0.2.250/32", "dev", "eth0"], check=True)
+    core = lab.core_ns(plan.center)
+    subprocess.run(["ip", "-n", core, "route", "add", "192.0.2.250/32", "dev", "c0"], check=True)
+    try:
+        code = (
+            "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(2);s.bind(('192.0.2.250',0));"
+            "p=s.getsockname()[1];"
+            "m=('INVITE sip:100@10.10.0.2 SIP/2.0\\r\\nVia: SIP/2.0/UDP 192.0.2.250:%d;branch=z9hG4bKx1\\r\\nFrom: <sip:x@192.0.2.250>;tag=1\\r\\n"
+            "To: <sip:100@10.10.0.2>\\r\\nCall-ID: stranger@x\\r\\nCSeq: 1 INVITE\\r\\nMax-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n' % p);"
+            "s.sendto(m.encode(),('10.10.0.2',5060));print(s.recv(4096).decode().split('\\r\\n')[0])"
+        )
+        out = subprocess.run(lab.in_ns(carrier, [sys.executable, "-c", code]), capture_output=True, text=True, timeout=10).stdout
+        assert out.strip() == "SIP/2.0 403 Forbidden"
+    finally:
+        subprocess.run(["ip", "-n", core, "route", "del", "192.0.2.250/32"], check=False)
+        subprocess.run(["ip", "-n", carrier, "addr", "del", "192.0.2.250/32", "dev", "eth0"], check=False)
+
+
+def test_verify_suite_passes_on_the_running_lab(acme, tmp_path):
+    junit = tmp_path / "verify.xml"
+    result = verify_lab("acme-bank", junit, echo=False)
+    assert result.ok, result.output[-3000:]
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert int(suite.get("tests")) > 50 and int(suite.get("failures")) == 0
+
+
+def test_verify_catches_a_file_changed_on_a_host(acme):
+    state, plan = acme
+    path = "/etc/kamailio/dispatcher.list"
+    argv = lab.in_host(plan.center, "sh-dc1-sip2", ["sh", "-c", f"cp -p {path} /tmp/ds.keep && echo '# hand edit' >> {path}"])
+    subprocess.run(argv, check=True)
+    try:
+        result = verify_lab("acme-bank", echo=False, extra=["-k", "manifest"])
+        assert not result.ok
+        assert "sh-dc1-sip2:/etc/kamailio/dispatcher.list" in result.output and "differs from the render (drift)" in result.output
+    finally:
+        subprocess.run(lab.in_host(plan.center, "sh-dc1-sip2", ["cp", "-p", "/tmp/ds.keep", path]), check=True)
+    assert verify_lab("acme-bank", echo=False, extra=["-k", "manifest"]).ok
+
+
+def _only_holder(plan, site, name, timeout=10.0):
+    return lab.wait_until(f"{name} as the only VIP holder", lambda: lab.vip_holders(plan.center, plan, site) == [name], timeout, 0.02)
+
+
+def test_master_lost_from_the_network_hands_the_vip_to_the_backup_and_calls_resume(acme):
+    state, plan = acme
+    master, backup = plan.hosts_of("sh-dc1", "sip-proxy")
+    lab.set_link(plan.center, plan, master, False)
+    try:
+        _only_holder(plan, "sh-dc1", backup.name)  # the old master is off the network: not a holder anyone reaches
+        report = place_calls(state, plan, 20, 40, audio=False)
+        assert report.failed == 0 and report.succeeded == 40
+    finally:
+        lab.set_link(plan.center, plan, master, True)
+    _only_holder(plan, "sh-dc1", master.name)  # higher priority takes it back; never two holders at the end
+
+
+def test_keepalived_killed_on_the_master_moves_the_vip_and_leaves_one_holder(acme):
+    state, plan = acme
+    master, backup = plan.hosts_of("sh-dc1", "sip-proxy")
+    killed = lab.kill_program(plan.center, master.name, "keepalived", signal.SIGKILL)
+    assert killed
+    _only_holder(plan, "sh-dc1", backup.name)
+    time.sleep(1.0)  # stays that way: the crashed master does not keep a stale VIP
+    assert lab.vip_holders(plan.center, plan, "sh-dc1") == [backup.name]
+    assert place_calls(state, plan, 20, 20, audio=False).failed == 0
+    lab.restart_service(state, plan, master, "keepalived")
+    state.save()
+    _only_holder(plan, "sh-dc1", master.name)
+
+
+def test_a_killed_media_node_is_taken_out_and_only_its_live_calls_can_fail(acme):
+    state, plan = acme
+    media = plan.hosts_of("sh-dc1", "media")[0]
+    uri = f"sip:{media.address}:5080"
+    rate, hold_ms = 50, 200
+    result: dict = {}
+    run = threading.Thread(target=lambda: result.setdefault("r", place_calls(state, plan, rate, 250, hold_ms=hold_ms, audio=False)))
+    run.start()
+    time.sleep(1.5)
+    lab.kill_program(plan.center, media.name, "sipp", signal.SIGKILL)
+    took = lab.wait_until("the dispatcher to mark the dead node inactive",
+                          lambda: all(lab.dispatcher_flags(plan.center, p).get(uri, "").startswith("I") for p in site_proxies(plan)), 10, 0.05)
+    run.join(timeout=120)
+    report = result["r"]
+    # calls already up on the dead node (rate x hold x its half of the load) are the only ones that may fail
+    assert report.failed <= math.ceil(rate * hold_ms / 1000), report
+    assert report.attempted == 250
+    assert took < 10
+    lab.restart_service(state, plan, media, "sipp-uas")
+    state.save()
+    lab.wait_until("the restored node back in rotation", lambda: lab.dispatcher_flags(plan.center, "sh-dc1-sip1").get(uri) == "AP", 10, 0.05)
+    assert place_calls(state, plan, 20, 20, audio=False).failed == 0
+
+
+def site_proxies(plan):
+    return [h.name for h in plan.hosts_of("sh-dc1", "sip-proxy")]
+
+
+def test_down_removes_every_namespace_process_and_file(acme):
+    state, plan = acme
+    pids = [p for p in state.processes]
+    result = trunkline("down", "--center", "acme-bank", "--json")
+    assert result.returncode == 0
+    assert namespaces("acme-bank") == []
+    assert not any(lab.alive(p) for p in pids)
+    assert not (lab.RUN_ROOT / "acme-bank").exists()
+    assert lab.LabState.load("acme-bank") is None
+    again = trunkline("down", "--center", "acme-bank", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["removed"] == []
+
+
+def test_down_cleans_up_after_trunkline_is_killed_during_up(tmp_path):
+    env = {**os.environ, "TRUNKLINE_STATE": str(tmp_path / "state")}
+    proc = subprocess.Popen([*CLI, "up", str(SMALL)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lab.wait_until("namespaces being made", lambda: len(namespaces("small-shop")) >= 2, 60, 0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert namespaces("small-shop"), "the kill should leave a half-made lab behind"
+    result = subprocess.run([*CLI, "down", "--center", "small-shop"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert namespaces("small-shop") == []
+    assert not (lab.RUN_ROOT / "small-shop").exists()
+    leftovers = subprocess.run(["pgrep", "-f", "tl-small-shop-"], capture_output=True, text=True).stdout.split()
+    assert leftovers == []
