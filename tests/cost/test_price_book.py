@@ -1,0 +1,111 @@
+"""The price book: the default one cites its sources; a bad one is refused with file, line, field and fix."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+from typer.testing import CliRunner
+
+from trunkline.cli import app
+from trunkline.cost import ITEMS, PRICE_BOOK, CostBasis, PriceBookError, cost_of_ownership, load_price_book
+
+from conftest import EXAMPLES, ROOT
+
+SEEDS = ROOT.parent / "shared" / "seeds"
+runner = CliRunner()
+
+
+def _book(tmp_path, old: str, new: str):
+    text = PRICE_BOOK.read_text()
+    assert old in text, "the edit must change the default book"
+    path = tmp_path / "book.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _problems(path) -> list[str]:
+    with pytest.raises(PriceBookError) as info:
+        load_price_book(path)
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize("model", ["self-built", "hosted"])
+@pytest.mark.parametrize("item", ITEMS)
+def test_every_default_figure_cites_a_source_article_that_exists(model, item):
+    source = getattr(load_price_book().models.of(model), item).source
+    cited = re.match(r"seeds/(\d{3})", source)
+    assert cited, source
+    assert list(SEEDS.glob(f"{cited.group(1)}_*.txt")), f"{source}: no such article in {SEEDS}"
+
+
+def test_default_price_book_is_in_cny():
+    assert load_price_book().currency == "CNY"
+
+
+def test_negative_figure_is_refused_with_file_line_field_and_fix(tmp_path):
+    path = _book(tmp_path, "monthly: 1000\n", "monthly: -1000\n")
+    line = path.read_text().splitlines().index("      monthly: -1000") + 1
+    assert _problems(path) == [f"{path}:{line}:7 models.hosted.seat_licence.monthly: -1000 is negative; "
+                               "a cost is 0 or more (write 0 if the item costs nothing)"]
+
+
+def test_missing_figure_is_refused_with_file_line_field_and_fix(tmp_path):
+    path = _book(tmp_path, "      once: 100000\n", "")
+    (problem,) = _problems(path)
+    assert re.fullmatch(rf"{re.escape(str(path))}:\d+:\d+ models\.hosted\.initial_build\.once: is required; add once: AMOUNT .*", problem)
+
+
+def test_missing_item_names_the_shape_to_add(tmp_path):
+    text = PRICE_BOOK.read_text()
+    start = text.index("    network:", text.index("  hosted:"))
+    end = text.index("    expansion:", start)
+    path = tmp_path / "book.yaml"
+    path.write_text(text[:start] + text[end:])
+    assert [p.split(" ", 1)[1] for p in _problems(path)] == [
+        "models.hosted.network: is required; add network: {once: AMOUNT, monthly: AMOUNT, per: seat, source: TEXT}"]
+
+
+def test_figure_that_is_not_a_number_is_refused(tmp_path):
+    path = _book(tmp_path, "once: 5000\n", "once: 5.000,00 CNY\n")
+    (problem,) = _problems(path)
+    assert "models.self-built.seat_licence.once: '5.000,00 CNY' is not a number; write a plain amount" in problem
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path):
+    path = _book(tmp_path, "    maintenance:\n      once: 0\n      monthly: 150", "    maintenance:\n      once: 0\n      montly: 150")
+    assert any(p.endswith("models.self-built.maintenance.montly: unknown key 'montly'; did you mean 'monthly'?") for p in _problems(path))
+
+
+def test_unknown_unit_lists_the_units(tmp_path):
+    path = _book(tmp_path, "per: channel", "per: trunk")
+    (problem,) = _problems(path)
+    assert "models.self-built.trunks.per: 'trunk' is not one of seat, channel, mbps, center" in problem
+
+
+def test_cli_exits_2_on_a_bad_price_book_and_writes_no_plot(tmp_path):
+    path = _book(tmp_path, "monthly: 150\n", "monthly: -150\n")
+    plot = tmp_path / "cost.png"
+    result = runner.invoke(app, ["cost", str(EXAMPLES[0]), "--price-book", str(path), "--plot", str(plot), "--json"])
+    body = json.loads(result.stdout)
+    assert result.exit_code == 2 and body["ok"] is False and body["error"] == "PriceBookError"
+    assert body["problems"][0]["path"] == "models.self-built.maintenance.monthly"
+    assert body["problems"][0]["file"] == str(path)
+    assert not plot.exists()
+
+
+def test_cli_names_a_missing_price_book_file_and_exits_2(tmp_path):
+    result = runner.invoke(app, ["cost", str(EXAMPLES[0]), "--price-book", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "no such price book" in result.output
+
+
+def test_a_users_price_book_prices_the_network_per_mbit(tmp_path):
+    path = _book(tmp_path, "      monthly: 150\n      per: seat\n      source: \"seeds/001 §四 2.(5)",
+                 "      monthly: 300\n      per: mbps\n      source: \"seeds/001 §四 2.(5)")
+    basis = CostBasis.of_seats(seats=100, channels=150, mbps=Decimal("10.5"))
+    hosted = cost_of_ownership(basis, load_price_book(path)).models["hosted"]
+    network = next(i for i in hosted.items if i.item == "network")
+    assert (network.quantity, network.monthly) == (10.5, 3150)
