@@ -15,7 +15,7 @@ from trunkline.plan.topology import plan_from_file
 from trunkline.render import render_site
 from trunkline.render.check import check_file, check_tree
 
-from conftest import EXAMPLES, ROOT, example_ids
+from shared import EXAMPLES, ROOT, example_ids
 
 
 @pytest.fixture(scope="module")

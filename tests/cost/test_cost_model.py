@@ -19,7 +19,7 @@ from trunkline.cost import (EXPANSION_SEATS, CostBasis, ModelCost, break_even, c
                             load_price_book)
 from trunkline.plan.topology import build_plan, plan_from_file
 
-from conftest import EXAMPLES, example_ids
+from shared import EXAMPLES, example_ids
 
 WAN = 10_000  # the articles count in 万 (10,000 CNY)
 runner = CliRunner()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from trunkline.cli import app
 from trunkline.cost import ITEMS, PRICE_BOOK, CostBasis, PriceBookError, cost_of_ownership, load_price_book
 
-from conftest import EXAMPLES, ROOT
+from shared import EXAMPLES, ROOT
 
 SEEDS = ROOT.parent / "shared" / "seeds"
 runner = CliRunner()

@@ -15,7 +15,7 @@ from trunkline.cost import CostBasis, cost_of_ownership, load_price_book
 from trunkline.plan.topology import plan_from_file
 from trunkline.report import cost_plot, topology_dot
 
-from conftest import BASE, EXAMPLES, example_ids
+from shared import BASE, EXAMPLES, example_ids
 
 runner = CliRunner()
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from trunkline.cli import app
 from trunkline.report import COLORS
 
-from conftest import EXAMPLES
+from shared import EXAMPLES
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH = 1280

@@ -11,7 +11,7 @@ from trunkline.errors import CheckError, RenderError
 from trunkline.plan.topology import plan_from_file
 from trunkline.render import MANIFEST, render_plan, render_site
 
-from conftest import EXAMPLES, ROOT, example_ids
+from shared import EXAMPLES, ROOT, example_ids
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from trunkline.cli import app
 
-from conftest import BASE, ROOT
+from shared import BASE, ROOT
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ import pytest
 from trunkline.blueprint.load import load_blueprint, load_layers, parse_set
 from trunkline.errors import BlueprintError, UsageError
 
-from conftest import BASE
+from shared import BASE
 
 
 def test_local_layer_beside_the_file_overrides_the_base(tmp_path):

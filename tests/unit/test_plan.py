@@ -14,7 +14,7 @@ from trunkline.errors import PlanError
 from trunkline.plan import sizing
 from trunkline.plan.topology import build_plan, plan_from_file
 
-from conftest import EXAMPLES, ROOT, example_ids
+from shared import EXAMPLES, ROOT, example_ids
 
 
 def _plan(data):
