@@ -1,0 +1,114 @@
+"""Blueprint -> compliance report: every control of the packs in effect, evaluated in its scope.
+
+    subject = load_subject(paths, sets)          blueprint, positions, plan, rendered files (in memory)
+    report  = compliance_report(subject, ...)     one ControlResult per control, waivers applied
+
+Scopes: blueprint and files controls always run; hosts controls run when a `connect` is given
+(--live), else they are skipped with the reason; cloud controls are skipped until the cloud
+target exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from trunkline.blueprint.load import Positions, load_layers, validate_data
+from trunkline.blueprint.models import Center
+from trunkline.comply import blueprint as bp_checks
+from trunkline.comply import files as file_checks
+from trunkline.comply import hosts as host_checks
+from trunkline.comply.findings import ControlResult, Fail, NotApplicable, Report, Waiver
+from trunkline.comply.packs import Control, Pack, select_packs
+from trunkline.plan.topology import Plan, build_plan
+from trunkline.render import RenderedFile, render_plan
+
+
+@dataclass
+class Subject:
+    """What the controls look at: the blueprint as written and validated, its plan, its rendered files."""
+
+    center: Center
+    data: dict
+    positions: Positions
+    source: str
+    plan: Plan
+    files: list[RenderedFile]
+
+
+def load_subject(paths: list[Path] | Path | str, sets: list[str] = ()) -> Subject:
+    if isinstance(paths, (str, Path)):
+        paths = [Path(paths)]
+    data, positions, source = load_layers(list(paths), list(sets))
+    center = validate_data(data, positions, source)
+    plan = build_plan(center, source=source)
+    return Subject(center, data, positions, source, plan, render_plan(plan))
+
+
+def _evaluate(control: Control, subject: Subject, packs: list[Pack], connect) -> ControlResult:
+    if control.applies == "cloud":
+        return ControlResult(control, "skip", reason="cloud resources are not evaluated yet")
+    if control.applies == "hosts":
+        if connect is None:
+            return ControlResult(control, "skip", reason="live host check: run with --live lab or --live onprem")
+        fn = host_checks.CHECKS[control.check]
+        failures, errors, applied = host_checks.evaluate_hosts(fn, control.params, subject.plan, connect)
+        if errors:
+            return ControlResult(control, "error", failures, reason="; ".join(errors))
+        if not applied:
+            return ControlResult(control, "skip", reason="no host of the plan has what this control checks")
+        return ControlResult(control, "fail" if failures else "pass", failures)
+    try:
+        if control.applies == "blueprint":
+            ctx = bp_checks.BlueprintContext(subject.center, subject.data, subject.positions, subject.source, subject.plan, packs)
+            result = bp_checks.CHECKS[control.check](ctx, **control.params)
+        else:
+            ctx = file_checks.FilesContext(subject.plan, subject.files)
+            result = file_checks.CHECKS[control.check](ctx, **control.params)
+    except Exception as exc:  # a check that breaks on an unforeseen shape must fail the run, and say where
+        return ControlResult(control, "error", reason=f"check {control.check} could not run: {type(exc).__name__}: {exc}")
+    if isinstance(result, NotApplicable):
+        return ControlResult(control, "skip", reason=result.reason)
+    return ControlResult(control, "fail" if result else "pass", list(result))
+
+
+def _apply_waiver(result: ControlResult, waiver: Waiver | None, today: dt.date) -> ControlResult:
+    if waiver is None or result.status != "fail":
+        return result
+    result.waiver = waiver
+    if waiver.expired(today):
+        result.waiver_expired = True
+        result.reason = f"waiver expired on {waiver.expiration_date.isoformat()} and no longer hides this failure (it said: {waiver.justification})"
+    else:
+        result.status = "waived"
+        result.reason = f"waived until {waiver.expiration_date.isoformat()}: {waiver.justification}"
+    return result
+
+
+def compliance_report(subject: Subject, pack_ids: list[str] | None = None, waivers: dict[str, Waiver] | None = None,
+                      connect=None, live: str | None = None, today: dt.date | None = None) -> Report:
+    """Evaluate the packs the blueprint declares (or pack_ids), baseline always among them."""
+    today = today or dt.date.today()
+    packs = select_packs(list(subject.center.spec.compliance), pack_ids)
+    waivers = waivers or {}
+    results = [_apply_waiver(_evaluate(c, subject, packs, connect), waivers.get(c.id), today)
+               for pack in packs for c in pack.controls]
+    return Report(center=subject.center.metadata.name, blueprint=subject.source, packs=[p.id for p in packs],
+                  results=results, live=live, today=today)
+
+
+def comply(paths: list[Path] | Path | str, sets: list[str] = (), pack_ids: list[str] | None = None,
+           waivers_file: Path | str | None = None, live: str | None = None, connect=None, today: dt.date | None = None) -> Report:
+    """What `trunkline comply` runs. With live and no connect, the target's connection is looked up
+    (host_checks.live_connection), which raises UsageError while the target cannot be reached."""
+    from trunkline.comply.waivers import load_waivers
+
+    waivers = load_waivers(waivers_file) if waivers_file else {}
+    subject = load_subject(paths, sets)
+    if live and connect is None:
+        connect = host_checks.live_connection(live, subject.plan)
+    return compliance_report(subject, pack_ids, waivers, connect=connect, live=live, today=today)
+
+
+__all__ = ["Subject", "load_subject", "compliance_report", "comply", "Fail"]

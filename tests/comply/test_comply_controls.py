@@ -1,0 +1,65 @@
+"""Every blueprint and rendered-file control, on blueprints that pass and blueprints that fail (cases.yaml)."""
+
+from __future__ import annotations
+
+import pytest
+
+from comply_cases import case_id, evaluate_case, load_cases
+from trunkline.comply.packs import all_packs
+
+CASES = load_cases("cases.yaml")
+HOST_CASES = load_cases("host_cases.yaml")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_case_gives_its_status_at_its_place(case, tmp_path):
+    result, path = evaluate_case(case, tmp_path)
+    assert result.status == case["expect"], f"{result.status}: {[str(f.place) + ' ' + f.message for f in result.failures]} {result.reason}"
+    if case["expect"] != "fail":
+        return
+    here = [f for f in result.failures if f.place.path == case["where"] or f.place.file == case["where"]]
+    assert here, f"no failure at {case['where']}; got {[str(f.place) for f in result.failures]}"
+    matching = [f for f in here if case["message"] in f.message and ("line" not in case or f.place.line == case["line"])]
+    assert matching, f"expected line {case.get('line')} and {case['message']!r}; got {[(str(f.place), f.message) for f in here]}"
+    finding = matching[0]
+    assert result.fix_for(finding), "a failure says what to change"
+    if finding.place.kind == "blueprint":
+        assert finding.place.file == str(path)
+        assert str(finding.place) == f"{path}:{finding.place.line} {case['where']}"
+
+
+def _statuses(cases: list[dict]) -> dict[str, set[str]]:
+    seen: dict[str, set[str]] = {}
+    for c in cases:
+        seen.setdefault(c["control"], set()).add(c["expect"])
+    return seen
+
+
+@pytest.mark.parametrize("control", [c for p in all_packs().values() for c in p.controls], ids=lambda c: c.id)
+def test_every_control_has_a_passing_and_a_failing_case(control):
+    seen = _statuses(CASES + HOST_CASES)
+    assert {"pass", "fail"} <= seen.get(control.id, set()), f"{control.id} has cases {sorted(seen.get(control.id, []))}"
+
+
+def test_host_controls_are_tested_in_host_cases_and_the_others_here():
+    scope = {c.id: c.applies for p in all_packs().values() for c in p.controls}
+    assert all(scope[c["control"]] in ("blueprint", "files") for c in CASES)
+    assert all(scope[c["control"]] == "hosts" for c in HOST_CASES)
+
+
+def test_a_check_that_breaks_is_an_error_that_fails_the_run(tmp_path, monkeypatch):
+    from trunkline.comply import files
+
+    def broken(ctx):
+        raise KeyError("no_such_field")
+
+    monkeypatch.setitem(files.CHECKS, "sip_allow_list_rendered", broken)
+    result, _ = evaluate_case({"control": "baseline/sip-peers-only", "name": "broken"}, tmp_path)
+    assert result.status == "error" and "KeyError" in result.reason
+
+
+def test_a_rendered_file_that_is_not_xml_fails_rather_than_crashes(tmp_path):
+    case = {"control": "hipaa/unique-users", "name": "broken XML",
+            "rendered": [{"path": "/etc/freeswitch/sip_profiles/internal.xml", "replace": ["</settings>", "</setings>"]}]}
+    result, _ = evaluate_case(case, tmp_path)
+    assert result.status == "fail" and "not well-formed XML" in result.failures[0].message
