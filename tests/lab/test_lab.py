@@ -24,7 +24,7 @@ from trunkline.targets import lab
 from trunkline.targets.calls import place_calls
 from trunkline.verify import verify_lab
 
-from conftest import ROOT
+from shared import ROOT
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 SMALL = ROOT / "tests" / "blueprint" / "base.yaml"
@@ -215,6 +215,33 @@ def test_a_killed_media_node_is_taken_out_and_only_its_live_calls_can_fail(acme)
 
 def site_proxies(plan):
     return [h.name for h in plan.hosts_of("sh-dc1", "sip-proxy")]
+
+
+def test_live_compliance_passes_on_the_lab_and_catches_a_weakened_tls_listener(acme):
+    state, plan = acme
+    clean = trunkline("comply", ACME, "--live", "lab", "--format", "json")
+    assert clean.returncode == 0, clean.stdout[-2000:]
+    proxy = plan.host("sh-dc1-sip2")
+    tls_cfg = "/etc/kamailio/tls.cfg"
+    weaken = f"cp -p {tls_cfg} /tmp/tls.keep && sed -i 's/^method = TLSv1.2+/method = TLSv1+/' {tls_cfg}"
+    subprocess.run(lab.in_host(plan.center, proxy.name, ["sh", "-c", weaken]), check=True)
+    lab.restart_service(state, plan, proxy, "kamailio")
+    try:
+        lab.wait_until("Kamailio back on 5061", lambda: subprocess.run(
+            lab.in_host(plan.center, proxy.name, ["sh", "-c", f"ss -ltn | grep -q '{proxy.address}:5061'"])).returncode == 0, 20, 0.2)
+        weak = trunkline("comply", ACME, "--live", "lab", "--pack", "baseline", "--format", "json")
+        assert weak.returncode == 1
+        body = json.loads(weak.stdout)
+        failed = [r for r in body["results"] if r["status"] == "fail"]
+        assert [r["control"]["id"] if isinstance(r["control"], dict) else r["control"] for r in failed] == ["baseline/live-tls-1.2"]
+        assert "sh-dc1-sip2" in json.dumps(failed) and "completes a TLS 1.0 handshake" in json.dumps(failed)
+    finally:
+        subprocess.run(lab.in_host(plan.center, proxy.name, ["cp", "-p", "/tmp/tls.keep", tls_cfg]), check=True)
+        lab.restart_service(state, plan, proxy, "kamailio")
+        state.save()
+    lab.wait_until("Kamailio back on 5061", lambda: subprocess.run(
+        lab.in_host(plan.center, proxy.name, ["sh", "-c", f"ss -ltn | grep -q '{proxy.address}:5061'"])).returncode == 0, 20, 0.2)
+    assert trunkline("comply", ACME, "--live", "lab", "--pack", "baseline").returncode == 0
 
 
 def test_down_removes_every_namespace_process_and_file(acme):

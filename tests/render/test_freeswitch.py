@@ -18,7 +18,7 @@ from trunkline.blueprint.load import validate_data
 from trunkline.plan.topology import MEDIA_SIP_PORT, Plan, build_plan, plan_from_file
 from trunkline.render import OUTPUTS, render_host
 
-from conftest import ROOT
+from shared import ROOT
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 
@@ -88,9 +88,9 @@ def media(plan: Plan) -> list:
 
 
 def files(plan: Plan, host=None) -> dict[str, str]:
-    """Target path -> text of one media node's files (the first media node by default)."""
+    """Target path -> text of one media node's FreeSWITCH files (the first media node by default)."""
     host = host or media(plan)[0]
-    return {f.path: f.content.decode() for f in render_host(plan, host)}
+    return {f.path: f.content.decode() for f in render_host(plan, host) if f.path.startswith("/etc/freeswitch/")}
 
 
 def parse(text: str) -> ET.Element:

@@ -36,6 +36,9 @@ SIP_TLS_PORT = 5061
 MEDIA_SIP_PORT = 5080  # FreeSWITCH external profile: where the proxies send calls
 RTP_PORTS = (30000, 40000)  # rtpengine relay range; FreeSWITCH uses 16384-32767
 VRRP_ADVERT_S = 0.1  # sub-second adverts so a lost master is replaced well inside the RTO
+# days of logs each pack asks hosts to keep (PCI DSS 10.5.1: 12 months; MLPS 3: six months)
+LOG_RETENTION_DAYS = {"pci-dss-4": 365, "hipaa": 365, "mifid-2": 365, "mlps-3": 180}
+LOG_RETENTION_DEFAULT_DAYS = 90
 
 
 class _Data(BaseModel):
@@ -172,6 +175,7 @@ class Plan(_Data):
     recording: dict
     security: dict
     compliance: list[str]
+    log_retention_days: int
     upgrades: dict
     dr: dict
     warnings: list[str]
@@ -392,7 +396,9 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
         ivr=[m.model_dump() for m in spec.ivr],
         queues=[q.model_dump() for q in spec.queues],
         recording=rec.model_dump(), security=spec.security.model_dump(),
-        compliance=list(spec.compliance), upgrades=spec.upgrades.model_dump(), dr=spec.dr.model_dump(),
+        compliance=list(spec.compliance),
+        log_retention_days=max([LOG_RETENTION_DAYS.get(c, LOG_RETENTION_DEFAULT_DAYS) for c in spec.compliance] or [LOG_RETENTION_DEFAULT_DAYS]),
+        upgrades=spec.upgrades.model_dump(), dr=spec.dr.model_dump(),
         warnings=warnings,
     )
     return plan

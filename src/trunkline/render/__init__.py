@@ -52,6 +52,11 @@ def _recording(plan: Plan, host: Host) -> bool:
     return plan.recording["mode"] != "none"
 
 
+# every host, whatever its role
+COMMON: list[Output] = [
+    Output("common/etc/systemd/journald.conf.d/trunkline-retention.conf.j2"),
+]
+
 # role -> files. Private keys are not rendered: the tls role places them (apply time).
 OUTPUTS: dict[str, list[Output]] = {
     "sip-proxy": [
@@ -64,6 +69,8 @@ OUTPUTS: dict[str, list[Output]] = {
     ],
     "rtpengine": [
         Output("rtpengine/etc/rtpengine/rtpengine.conf.j2"),
+        Output("rtpengine/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf.j2"),
+        Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2", when=_recording),
     ],
     "media": [
         Output("freeswitch/etc/freeswitch/vars.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
@@ -125,7 +132,7 @@ def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -
     env = env or environment()
     site: SitePlan = plan.site(host.site)
     out = []
-    for o in OUTPUTS[host.role]:
+    for o in OUTPUTS[host.role] + COMMON:
         if not o.when(plan, host):
             continue
         try:

@@ -83,7 +83,10 @@ def _rtt_values(run_dir: Path) -> list[float]:
 
 
 def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str | None = None,
-                transport: str | None = None, hold_ms: int = 1000, audio: bool = True, timeout_s: float | None = None) -> CallReport:
+                transport: str | None = None, hold_ms: int = 1000, audio: bool = True, timeout_s: float | None = None,
+                target: str | None = None) -> CallReport:
+    """Bounded call run from a trunk's carrier namespace; `target` (ADDR:PORT) bypasses the VIP,
+    e.g. straight to a media node for a baseline."""
     if not 0 < calls <= MAX_CALLS:
         raise LabError(f"--calls must be between 1 and {MAX_CALLS}")
     if not 0 < rate <= 5000:
@@ -106,7 +109,8 @@ def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str
     run_dir = state.dir / "calls" / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "uac.xml").write_text(scenario(plan, audio))
-    argv = ["sipp", f"{site.vip}:{port}", "-sf", "uac.xml", "-s", "8000", "-i", t.peers[0], "-p", "0",
+    target = target or f"{site.vip}:{port}"
+    argv = ["sipp", target, "-sf", "uac.xml", "-s", "8000", "-i", t.peers[0], "-p", "0",
             "-t", {"udp": "u1", "tcp": "t1", "tls": "l1"}[transport], "-r", str(rate), "-rp", "1000",
             "-m", str(calls), "-l", str(max(100, int(rate * (hold_ms / 1000 + 5)))), "-d", str(hold_ms),
             "-timeout", f"{int(budget)}s", "-timeout_error", "-nostdin", "-nd", "-max_socket", "20000",
@@ -134,7 +138,7 @@ def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str
         failures["Unfinished"] = unfinished
     rtts = _rtt_values(run_dir)
     return CallReport(
-        trunk=t.name, target=f"{site.vip}:{port}", transport=transport, rate=rate, attempted=attempted,
+        trunk=t.name, target=target, transport=transport, rate=rate, attempted=attempted,
         succeeded=ok, failed=failed + unfinished, retransmissions=int(stats.get("Retransmissions(C)", 0)),
         seconds=round(seconds, 2),
         response_ms={"p50": percentile(rtts, 0.5), "p90": percentile(rtts, 0.9), "p99": percentile(rtts, 0.99),

@@ -336,8 +336,9 @@ def _place_files(center: str, host: Host, render: Path, entries: list[dict], pki
         for name, mode in (("ca.crt", "0644"), (f"{host.name}.crt", "0644"), (f"{host.name}.key", "0640")):
             script.append(f"install -o root -g kamailio -m {mode} '{pki / name}' /etc/kamailio/tls/{name}")
         script.append("install -d -o kamailio -g kamailio -m 0750 /run/kamailio")
-    if host.role in ("rtpengine", "recording"):
-        script.append("install -d -o root -g trunkline-rec -m 0750 /var/spool/rtpengine")
+    if any(e["path"].startswith("/etc/tmpfiles.d/") for e in entries):
+        # what systemd does at boot: make the folders the rendered tmpfiles.d entries name
+        script.append("systemd-tmpfiles --create /etc/tmpfiles.d/*.conf")
     _run(in_host(center, host.name, ["sh", "-c", "\n".join(script)]), timeout=60)
 
 
@@ -364,6 +365,12 @@ def _default_memory(center: str, host: str) -> tuple[str, str]:
     return values.get("SHM_MEMORY", "128"), values.get("PKG_MEMORY", "16")
 
 
+def _unit_umask(center: str, host: str, dropin: str) -> str:
+    text = _run(in_host(center, host, ["cat", dropin]), check=False).stdout
+    values = [line.split("=", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("UMask=")]
+    return values[-1] if values else "0022"
+
+
 def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
     if name == "kamailio":
         shm, pkg = _default_memory(state.center, host.name)
@@ -373,11 +380,15 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
         # like a service manager's ExecStopPost: when keepalived dies, however it dies, its VIP goes
         # with it, so a crashed master never leaves a second holder behind
         vip = f"{host.ha.vip}/{host.prefix}"
-        return ["sh", "-c", f"keepalived -n -l -D -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid "
+        # and, like its ExecStartPre, no stale pid file of a killed run stops it from starting again
+        return ["sh", "-c", "rm -f /run/keepalived.pid /run/keepalived_vrrp.pid /run/keepalived_checkers.pid; "
+                f"keepalived -n -l -D -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid "
                 f"-r /run/keepalived_vrrp.pid -c /run/keepalived_checkers.pid; rc=$?; "
                 f"ip addr del {vip} dev {host.interface} 2>/dev/null; exit $rc"]
     if name == "rtpengine":
-        return ["rtpengine", "--config-file=/etc/rtpengine/rtpengine.conf", "--config-section=rtpengine",
+        # the unit drop-in's UMask, as systemd would apply it (recordings are not world-readable)
+        umask = _unit_umask(state.center, host.name, "/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf")
+        return ["sh", "-c", f"umask {umask}; exec \"$0\" \"$@\"", "rtpengine", "--config-file=/etc/rtpengine/rtpengine.conf", "--config-section=rtpengine",
                 "--foreground", "--log-stderr", "--pidfile=/run/rtpengine.pid", "--no-fallback"]
     if name == "sipp-uas":
         scenario = "uas-srtp.xml" if plan.security["srtp"] == "required" else "uas.xml"
