@@ -6,15 +6,26 @@ PYTHON  ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 DEMO    ?= blueprints/acme-bank.yaml
+CENTER   = $(shell sed -n 's/^  name: *\([a-z0-9-]*\).*/\1/p' $(DEMO) | head -1)
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test deps apt venv lint bench clean
+.PHONY: demo test deps apt lint bench down clean
 
+# the main job on the embedded default target, the lab: validate, plan, render, up, calls, verify
 demo: deps
 	$(BIN)/trunkline validate $(DEMO)
 	$(BIN)/trunkline plan $(DEMO)
-	$(BIN)/trunkline render $(DEMO) -o build/$(notdir $(basename $(DEMO)))
-	$(BIN)/trunkline check build/$(notdir $(basename $(DEMO)))
+	$(BIN)/trunkline render $(DEMO) -o build/$(CENTER)
+	$(BIN)/trunkline up $(DEMO)
+	$(BIN)/trunkline call $(DEMO) --rate 20 --calls 200
+	$(BIN)/trunkline verify $(DEMO) --junit build/$(CENTER)-verify.xml
+	$(BIN)/trunkline comply $(DEMO) --live lab
+	@echo
+	@echo "The lab of $(CENTER) is up. Look at it:   $(BIN)/trunkline status --center $(CENTER)"
+	@echo "  more calls:  $(BIN)/trunkline call $(DEMO) --rate 50 --calls 500"
+	@echo "  a host:      ip netns exec tl-$(CENTER)-<host> ss -lnup   (hosts: trunkline status)"
+	@echo "  its files:   build/$(CENTER)/<host>/etc/...   the cost:  $(BIN)/trunkline report $(DEMO) -o build/report"
+	@echo "  take it down: $(BIN)/trunkline down --center $(CENTER)"
 
 test: deps
 	$(BIN)/python -m pytest -q
@@ -38,8 +49,14 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# figures, not pass/fail: each prints what it measured
 bench: deps
 	$(BIN)/python benchmarks/render_scale.py
+	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/edge_cps.py
+
+down:
+	$(BIN)/trunkline down --center $(CENTER)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
