@@ -39,7 +39,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from trunkline.blueprint.load import Positions
+from trunkline.blueprint.load import Positions, plain_data
 from trunkline.errors import BlueprintError, Problem, UsageError
 from trunkline.plan.topology import Plan
 
@@ -207,21 +207,13 @@ def load_price_book(path: Path | str | None = None) -> PriceBook:
     pos = Positions()
     pos.record(data, file)
     try:
-        return PriceBook.model_validate({**_plain(data), "path": file})
+        return PriceBook.model_validate({**plain_data(data), "path": file})
     except ValidationError as exc:
         problems = {}
         for e in exc.errors(include_url=False):
             p = _problem(e, pos, file)
             problems.setdefault((p.line, p.column, p.path), p)
         raise PriceBookError(list(problems.values())) from None
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
 
 # --- what the cost rests on -----------------------------------------------------------------

@@ -142,11 +142,12 @@ def _shift(over_pos: Positions, src: Loc, dst: Loc) -> Positions:
     return shifted
 
 
-def _plain(node: Any) -> Any:
+def plain_data(node: Any) -> Any:
+    """ruamel's commented maps and lists as plain dicts and lists."""
     if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): plain_data(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain_data(v) for v in node]
     return node
 
 
@@ -219,7 +220,7 @@ def load_layers(paths: list[Path], sets: list[str] = ()) -> tuple[dict, Position
         raw, file = _read_yaml(path)
         layer_pos = Positions()
         layer_pos.record(raw, file)
-        data = _merge(data, _plain(raw), pos, layer_pos, ())
+        data = _merge(data, plain_data(raw), pos, layer_pos, ())
     for expr in sets:
         loc, value = parse_set(expr)
         _apply_set(data, loc, value, expr)
