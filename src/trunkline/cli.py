@@ -615,6 +615,8 @@ def apply(
             table.add_row(h.host, str(h.changed), str(h.ok), f"[red]{h.failed}[/]" if h.failed else "0")
         out.print(table)
         for h in report.hosts:
+            for change in h.changes:
+                out.print(f"  {h.host}: {verb} {change}", style="dim", markup=False, highlight=False)
             for e in h.errors:
                 err.print(f"{h.host}: {e}", markup=False, highlight=False)
         if report.failed:

@@ -70,9 +70,13 @@ class SshTarget:
     port: int = 22
     key: str | None = None  # a path (from a file: reference); None: ssh-agent or ~/.ssh defaults
     bastion: str | None = None
+    ssh_config: str | None = None  # the inventory's ssh_config, which has this host (with ProxyJump)
 
     def testinfra_spec(self) -> str:
-        """paramiko://user@address:port?ssh_identity_file=...; pair with ssh_config for a bastion."""
+        """A pytest-testinfra host: paramiko://user@address:port[?ssh_identity_file=KEY]; behind a
+        bastion, ssh://HOST?ssh_config=FILE (OpenSSH follows the ProxyJump of the inventory's ssh_config)."""
+        if self.bastion and self.ssh_config:
+            return f"ssh://{self.host}?ssh_config={self.ssh_config}"
         spec = f"paramiko://{self.user}@{self.address}:{self.port}"
         return spec + (f"?ssh_identity_file={self.key}" if self.key else "")
 
@@ -91,6 +95,15 @@ def ssh_key_path(ref: str | None, where: str) -> str | None:
 def ssh_settings(center) -> dict[str, dict]:
     """Site name -> the blueprint's ssh section (the plan does not carry it)."""
     return {s.name: s.ssh.model_dump() for s in center.spec.sites if s.ssh}
+
+
+def plan_with_ssh(paths: list[Path], sets: list[str] = ()) -> tuple[Plan, dict[str, dict]]:
+    """The plan and the per-site ssh settings of a blueprint (with its layers and --set)."""
+    from trunkline.blueprint.load import load_blueprint
+    from trunkline.plan.topology import build_plan
+
+    center = load_blueprint(paths, list(sets))
+    return build_plan(center, source=str(paths[0])), ssh_settings(center)
 
 
 def ssh_targets(plan: Plan, ssh: dict[str, dict]) -> dict[str, SshTarget]:
@@ -113,7 +126,8 @@ def read_ssh_targets(inventory: Path) -> dict[str, SshTarget]:
     out = {}
     for name, v in inv.hosts.items():
         out[name] = SshTarget(name, str(v.get("ansible_host", name)), str(v.get("ansible_user", "root")),
-                              int(v.get("ansible_port", 22)), v.get("ansible_ssh_private_key_file"), v.get("trunkline_bastion"))
+                              int(v.get("ansible_port", 22)), v.get("ansible_ssh_private_key_file"), v.get("trunkline_bastion"),
+                              str(Path(inventory).absolute() / "ssh_config"))
     return out
 
 
@@ -154,11 +168,11 @@ def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
     rtps = [h.address for h in plan.hosts_of(site.name, "rtpengine")]
     sets = _set("admin", admin) if admin else []
     rules = ["        ct state established,related accept", "        ct state invalid drop", '        iif "lo" accept',
-             "        meta l4proto { icmp, ipv6-icmp } limit rate 20/second accept"]
+             "        meta l4proto { icmp, icmpv6 } limit rate 20/second accept"]
     if admin:
         rules += _from("admin", admin, f"tcp dport {ssh_port} accept")
     else:
-        rules.append(f"        # no security.admin_cidrs in the blueprint: SSH is closed; add them to reach the host")
+        rules.append("        # no security.admin_cidrs in the blueprint: SSH is closed; add them to reach the host")
     if host.role == "sip-proxy":
         sets += _set("trunk_peers", peers) + _set("site", site_net)
         tls_ports = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport == "tls"} | {SIP_TLS_PORT})
@@ -173,8 +187,8 @@ def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
         rules.append("        # the site's own hosts: media nodes answer and send calls back out")
         rules += _from("site", site_net, f"meta l4proto {{ tcp, udp }} th dport {{ {sip}, {tls} }} accept")
         if host.ha:
-            rules.append(f"        # VRRP adverts of the pair (unicast from the peer)")
-            rules.append(f"        ip saddr {host.ha.peer} ip protocol vrrp accept")
+            rules.append("        # VRRP adverts of the pair (unicast from the peer)")
+            rules.append(f'        ip saddr {host.ha.peer} ip protocol 112 accept comment "VRRP"')  # a number: /etc/protocols may be missing
     elif host.role == "rtpengine":
         sets += _set("proxies", proxies)
         rules.append("        # the proxies drive rtpengine over the ng protocol")
@@ -228,8 +242,8 @@ def recording_nfs_settings(plan: Plan, host: Host) -> str:
     return "\n".join([
         _header(plan, "recording_nfs_settings"),
         "# rtpengine-recording writes to the site's recording store over NFS (rtpengine-recording-nfs-mount.service)",
-        f"CONFIG_FILE=/etc/rtpengine/rtpengine-recording.conf",
-        f"PIDFILE=/run/rtpengine-recording/rtpengine-recording-daemon.pid",
+        "CONFIG_FILE=/etc/rtpengine/rtpengine-recording.conf",
+        "PIDFILE=/run/rtpengine-recording/rtpengine-recording-daemon.pid",
         "MUST_NFS=yes",
         f"NFS_HOST={store[0].address}",
         f"NFS_REMOTE_PATH={path}",
@@ -287,12 +301,11 @@ def _dump(path: Path, comment: str, data: dict) -> None:
     path.write_text(buf.getvalue())
 
 
-def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Path, chroot: Path | None = None) -> list[str]:
+def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Path) -> list[str]:
     """Write out/ (replacing it atomically); returns the host names in it.
 
-    `ssh` is the blueprint's per-site ssh section (site name -> {user, port, key, bastion}).
-    With `chroot`, every host is the Debian root chroot/<host> on this machine instead of an
-    SSH server: Ansible's community.general.chroot connection and pyinfra's @chroot connector.
+    `ssh` is the blueprint's per-site ssh section (site name -> {user, port, key, bastion});
+    `render_dir` is where the render tree is (group_vars/all.yml points there, relatively).
     """
     hosts = onprem_hosts(plan)
     if not hosts:
@@ -312,15 +325,17 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
         for site in sites:
             children[group_of_site(site)] = {"hosts": {h.name: None for h in hosts if h.site == site}}
         for h in hosts:  # connection variables once, in the role group
-            children[group_of_role(h.role)]["hosts"][h.name] = {"ansible_host": str(chroot / h.name) if chroot else h.address}
+            children[group_of_role(h.role)]["hosts"][h.name] = {"ansible_host": h.address}
         _dump(tmp / "hosts.yml", made_by + "\nGroups: one per role and one per site (site_<name>).", {"all": {"children": children}})
 
         rec = plan.recording
-        rel_render = os.path.relpath(render_dir, out)
+        # site.yml sits at the repository's top, so playbook_dir names the render tree wherever the inventory is
+        root = Path(__file__).resolve().parents[3]
+        render_ref = ("{{ playbook_dir }}/" + str(render_dir.relative_to(root))) if render_dir.is_relative_to(root) else str(render_dir)
         all_vars = {
             "trunkline_center": plan.center,
             "trunkline_blueprint": plan.source,
-            "trunkline_render_dir": "{{ inventory_dir }}/" + rel_render,
+            "trunkline_render_dir": render_ref,
             "trunkline_files_dir": "{{ inventory_dir }}/files",
             "trunkline_secrets": "{{ lookup('ansible.builtin.env', 'TRUNKLINE_SECRETS', default='{}') | from_json }}",
             "recording_storage_path": rec["storage"]["path"],
@@ -330,34 +345,29 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
             "rtpengine_recording_dir": rec["storage"]["path"],
             "rtpengine_recording": rec["mode"] != "none",
         }
-        if chroot:
-            all_vars.update(chroot_vars())
         _dump(tmp / "group_vars" / "all.yml",
               made_by + "\ntrunkline_secrets: `trunkline apply` passes resolved secret references in the environment,"
               "\nnever on a command line or in a file; from AWX, set it from a vaulted credential instead.", all_vars)
         for site in sites:
             t = next(targets[h.name] for h in hosts if h.site == site)
-            v: dict = {}
-            if not chroot:
-                v = {"ansible_user": t.user, "ansible_port": t.port}
-                if t.key:
-                    v["ansible_ssh_private_key_file"] = t.key
-                if t.bastion:
-                    v["ansible_ssh_common_args"] = f"-o ProxyJump={t.bastion}"
-                    v["trunkline_bastion"] = t.bastion
-            _dump(tmp / "group_vars" / f"{group_of_site(site)}.yml", made_by + f"\nHow site {site} is reached.", v or {"trunkline_site": site})
-        pki = os.path.relpath(out / "pki", Path.cwd()) if not chroot else str(out / "pki")
+            v = {"ansible_user": t.user, "ansible_port": t.port}
+            if t.key:
+                v["ansible_ssh_private_key_file"] = t.key
+            if t.bastion:
+                v["ansible_ssh_common_args"] = f"-o ProxyJump={t.bastion}"
+                v["trunkline_bastion"] = t.bastion
+            _dump(tmp / "group_vars" / f"{group_of_site(site)}.yml", made_by + f"\nHow site {site} is reached (the blueprint's ssh section).", v)
         for h in hosts:
             v = {"trunkline_role": h.role, "trunkline_site": h.site}
             if h.role == "sip-proxy" and any(t.transport == "tls" and h.site in t.sites for t in plan.trunks):
                 v.update({
-                    "tls_certificate_ref": f"file:{pki}/{h.name}.crt",
-                    "tls_private_key_ref": f"file:{pki}/{h.name}.key",
-                    "tls_ca_ref": f"file:{pki}/ca.crt",
+                    "tls_certificate_ref": f"file:pki/{h.name}.crt",
+                    "tls_private_key_ref": f"file:pki/{h.name}.key",
+                    "tls_ca_ref": "file:pki/ca.crt",
                 })
-            _dump(tmp / "host_vars" / f"{h.name}.yml", made_by + "\nTLS references: env: or file: (relative to the directory trunkline runs in).", v)
+            _dump(tmp / "host_vars" / f"{h.name}.yml", made_by + "\nReferences (*_ref): env:NAME or file:PATH; a relative PATH is relative to this inventory.", v)
 
-        _write_pyinfra(tmp / "inventory.py", plan, hosts, targets, chroot, made_by)
+        _write_pyinfra(tmp / "inventory.py", hosts, targets, made_by)
         _write_ssh_config(tmp / "ssh_config", hosts, targets, made_by)
         files = []
         for h in hosts:
@@ -388,8 +398,10 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
 
 
 def chroot_vars() -> dict:
-    """A chroot has no init system and shares this machine's kernel: nothing is started, reloaded
-    or loaded into the kernel there; files are placed and checked, packages installed."""
+    """Variables of a host that is a Debian root on this machine (`--chroot`). A chroot has no init
+    system and shares this machine's kernel and disks: nothing is started, reloaded or loaded into
+    the kernel there, and the store's volume cannot be checked for encryption; files are placed
+    and checked, packages installed."""
     return {
         "ansible_connection": "community.general.chroot",
         "ansible_python_interpreter": "/usr/bin/python3",
@@ -403,30 +415,28 @@ def chroot_vars() -> dict:
     }
 
 
-def _write_pyinfra(path: Path, plan: Plan, hosts: list[Host], targets: dict[str, SshTarget], chroot: Path | None, made_by: str) -> None:
-    lines = [f"# {made_by}", "# pyinfra inventory: groups per role and site; `trunkline apply --engine pyinfra` builds the same in code.",
-             "# e.g. pyinfra inventories/<center>/inventory.py exec -- uptime", ""]
-    groups: dict[str, list[str]] = {}
+def _write_pyinfra(path: Path, hosts: list[Host], targets: dict[str, SshTarget], made_by: str) -> None:
+    lines = [f"# {made_by}", "# pyinfra inventory: groups per role and per site, e.g.",
+             "#   pyinfra inventories/<center>/inventory.py exec -- uptime",
+             "# `trunkline apply --engine pyinfra` builds the same hosts in code from hosts.yml.",
+             "from pathlib import Path", "",
+             "_SSH_CONFIG = str(Path(__file__).with_name(\"ssh_config\"))  # has the bastion (ProxyJump)", ""]
+    groups: dict[str, list[Host]] = {}
     for h in hosts:
-        groups.setdefault(group_of_role(h.role), []).append(h.name)
-        groups.setdefault(group_of_site(h.site), []).append(h.name)
+        groups.setdefault(group_of_role(h.role), []).append(h)
+        groups.setdefault(group_of_site(h.site), []).append(h)
 
     def entry(h: Host) -> str:
         t = targets[h.name]
-        if chroot:
-            return f'    ("@chroot/{chroot / h.name}", {{"trunkline_host": "{h.name}"}}),'
-        data = {"trunkline_host": h.name, "ssh_hostname": t.address, "ssh_user": t.user, "ssh_port": t.port}
+        data = {"trunkline_host": h.name, "ssh_user": t.user, "ssh_port": t.port}
         if t.key:
             data["ssh_key"] = t.key
-        if t.bastion:
-            data["ssh_config_file"] = "ssh_config"
-        return f"    ({h.name!r}, {data!r}),"
+        if not t.bastion:
+            return f"    ({h.name!r}, {dict(data, ssh_hostname=t.address)!r}),"
+        return f"    ({h.name!r}, {{**{data!r}, \"ssh_config_file\": _SSH_CONFIG}}),"
 
-    by_name = {h.name: h for h in hosts}
-    for group, names in groups.items():
-        lines.append(f"{group} = [")
-        lines += [entry(by_name[n]) for n in names]
-        lines += ["]", ""]
+    for group, members in groups.items():
+        lines += [f"{group} = [", *[entry(h) for h in members], "]", ""]
     path.write_text("\n".join(lines))
 
 

@@ -1,0 +1,148 @@
+"""`trunkline inventory`: hosts.yml, group_vars, host_vars, the pyinfra inventory, ssh_config, plan-made files."""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from onprem_support import BLUEPRINT, ROOT, cli
+from trunkline.plan.topology import plan_from_file
+from trunkline.targets import inventory as inv
+
+EXAMPLE = ROOT / "inventories" / "acme-bank"
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> Path:
+    """What `trunkline inventory blueprints/acme-bank.yaml` writes, run where the example was made."""
+    out = tmp_path_factory.mktemp("inv") / "acme-bank"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)
+        result = cli("inventory", BLUEPRINT.relative_to(ROOT), "-o", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def load(path: Path) -> dict:
+    return YAML(typ="safe").load(path.read_text())
+
+
+def test_hosts_are_grouped_by_role_and_by_site(written):
+    children = load(written / "hosts.yml")["all"]["children"]
+    assert sorted(children) == ["media", "rtpengine", "sip_proxy", "site_bj_dc2", "site_sh_dc1"]
+    assert sorted(children["sip_proxy"]["hosts"]) == ["bj-dc2-sip1", "bj-dc2-sip2", "sh-dc1-sip1", "sh-dc1-sip2"]
+    assert children["sip_proxy"]["hosts"]["sh-dc1-sip1"] == {"ansible_host": "10.10.0.10"}
+
+
+def test_a_sites_ssh_user_port_key_and_bastion_are_its_group_vars(written):
+    assert load(written / "group_vars" / "site_sh_dc1.yml") == {
+        "ansible_user": "deploy", "ansible_port": 22, "ansible_ssh_private_key_file": "~/.ssh/acme_deploy",
+        "ansible_ssh_common_args": "-o ProxyJump=jump.acme.example", "trunkline_bastion": "jump.acme.example"}
+
+
+def test_verify_gets_each_hosts_address_and_ssh_settings(written):
+    targets = inv.read_ssh_targets(written)
+    assert targets["bj-dc2-rtp1"].testinfra_spec() == "paramiko://root@10.20.0.12:22"
+    behind = targets["sh-dc1-sip1"]
+    assert (behind.address, behind.user, behind.key, behind.bastion) == ("10.10.0.10", "deploy", "~/.ssh/acme_deploy", "jump.acme.example")
+    assert behind.testinfra_spec() == f"ssh://sh-dc1-sip1?ssh_config={written.absolute() / 'ssh_config'}"
+
+
+def test_ssh_config_reaches_a_host_through_the_bastion(written):
+    text = (written / "ssh_config").read_text()
+    assert "Host sh-dc1-sip1\n    HostName 10.10.0.10\n    User deploy\n    Port 22\n    IdentityFile ~/.ssh/acme_deploy\n    ProxyJump jump.acme.example\n" in text
+
+
+def test_pyinfra_reads_the_same_hosts_and_groups(written):
+    out = subprocess.run([str(Path(sys.executable).with_name("pyinfra")), str(written / "inventory.py"), "debug-inventory"],
+                         capture_output=True, text=True, timeout=120, cwd=written)
+    printed = out.stdout + out.stderr
+    assert out.returncode == 0, printed
+    assert "[sh-dc1-sip1]" in printed and "--> Groups: sip_proxy, site_sh_dc1" in printed
+    assert f'"ssh_config_file": "{written / "ssh_config"}"' in printed
+
+
+def test_proxies_with_tls_trunks_get_references_to_their_certificates(written):
+    assert load(written / "host_vars" / "sh-dc1-sip1.yml") == {
+        "trunkline_role": "sip-proxy", "trunkline_site": "sh-dc1", "tls_certificate_ref": "file:pki/sh-dc1-sip1.crt",
+        "tls_private_key_ref": "file:pki/sh-dc1-sip1.key", "tls_ca_ref": "file:pki/ca.crt"}
+
+
+def test_private_keys_are_kept_out_of_git(written):
+    assert (written / "pki" / ".gitignore").read_text() == "*.key\n"
+
+
+def test_cloud_sites_are_left_to_the_cloud_target(tmp_path):
+    result = cli("inventory", ROOT / "blueprints" / "ecommerce-hybrid.yaml", "-o", tmp_path / "inv", "--json")
+    assert result.exit_code == 0, result.output
+    plan = plan_from_file(ROOT / "blueprints" / "ecommerce-hybrid.yaml")
+    cloud = {s.name for s in plan.sites if s.kind == "cloud"}
+    assert cloud and not any(h.startswith(tuple(cloud)) for h in load(tmp_path / "inv" / "hosts.yml")["all"]["children"]["sip_proxy"]["hosts"])
+
+
+def test_a_center_without_onprem_sites_has_no_inventory(tmp_path):
+    result = cli("inventory", ROOT / "blueprints" / "cloudshop.yaml", "-o", tmp_path / "inv")
+    assert result.exit_code == 2 and "no site of" in result.output
+    assert not (tmp_path / "inv").exists()
+
+
+def test_an_env_reference_for_an_ssh_key_is_refused_with_the_fix(tmp_path):
+    result = cli("inventory", BLUEPRINT, "--set", "spec.sites[0].ssh.key=env:DEPLOY_KEY", "-o", tmp_path / "inv")
+    assert result.exit_code == 2
+    assert "only file: references work for SSH keys" in result.output
+
+
+def test_the_committed_example_is_what_the_blueprint_gives(written):
+    """inventories/acme-bank is generated; if this fails, run: trunkline inventory blueprints/acme-bank.yaml"""
+    cmp = filecmp.dircmp(EXAMPLE, written)
+
+    def differences(c) -> list[str]:
+        out = [f"{c.left}: {n}" for n in c.left_only + c.right_only + c.diff_files + c.funny_files]
+        for sub in c.subdirs.values():
+            out += differences(sub)
+        return out
+
+    assert differences(cmp) == []
+
+
+# --- the firewall ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return plan_from_file(BLUEPRINT)
+
+
+def test_sip_tls_is_open_only_to_the_trunk_peers_and_the_site(plan):
+    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
+    assert "set trunk_peers_v4 { type ipv4_addr; flags interval; elements = { 198.51.100.20, 203.0.113.10, 203.0.113.11 }; }" in rules
+    assert "ip saddr @trunk_peers_v4 tcp dport { 5061 } accept" in rules
+    assert "ip saddr @site_v4 meta l4proto { tcp, udp } th dport { 5060, 5061 } accept" in rules
+    assert "policy drop;" in rules and "dport 5061 accept" not in rules.replace("{ 5061 }", "")
+
+
+def test_ssh_is_open_only_to_the_admin_cidrs(plan):
+    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-media1"))
+    assert "set admin_v4 { type ipv4_addr; flags interval; elements = { 10.0.0.0/8 }; }" in rules
+    assert [line.strip() for line in rules.splitlines() if "dport 22" in line] == ["ip saddr @admin_v4 tcp dport 22 accept"]
+
+
+def test_the_rtp_range_is_open_on_rtpengine_and_the_control_port_only_to_the_proxies(plan):
+    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-rtp1"))
+    assert "udp dport 30000-40000 accept" in rules
+    assert "set proxies_v4 { type ipv4_addr; flags interval; elements = { 10.10.0.10, 10.10.0.11 }; }" in rules
+    assert "ip saddr @proxies_v4 udp dport 2223 accept" in rules
+
+
+def test_the_proxy_pair_lets_its_peers_vrrp_in(plan):
+    assert 'ip saddr 10.10.0.11 ip protocol 112 accept comment "VRRP"' in inv.firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
+
+
+def test_the_firewall_leaves_other_tables_alone(plan):
+    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
+    assert "flush ruleset" not in rules and "delete table inet trunkline\ntable inet trunkline {" in rules
