@@ -182,6 +182,17 @@ def manifest(plan: Plan, files: list[RenderedFile]) -> dict:
     }
 
 
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Put a finished temporary folder in the place of out; out stays whole until the renames."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    tmp.rename(out)
+    if old:
+        shutil.rmtree(old)
+
+
 def write_tree(plan: Plan, files: list[RenderedFile], out: Path, verify: Callable[[Path], None] | None = None) -> Path:
     """Write files under out/<host>/<path> and out/manifest.json, replacing out atomically.
 
@@ -200,13 +211,7 @@ def write_tree(plan: Plan, files: list[RenderedFile], out: Path, verify: Callabl
         tmp.chmod(0o755)
         if verify:
             verify(tmp)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-        tmp.rename(out)
-        if old:
-            shutil.rmtree(old)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from ruamel.yaml import YAML
 
 from trunkline.errors import TrunklineError, UsageError
 from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, SIP_PORT, SIP_TLS_PORT, Host, Plan
-from trunkline.render import RenderedFile
+from trunkline.render import RenderedFile, replace_dir
 
 RTPENGINE_NG_PORT = 2223
 FREESWITCH_RTP_PORTS = (16384, 32767)
@@ -384,13 +383,7 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
             "references in host_vars/. Keys do not belong in git: .gitignore keeps them out.\n")
         (tmp / "pki" / ".gitignore").write_text("*.key\n")
         tmp.chmod(0o755)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-        tmp.rename(out)
-        if old:
-            shutil.rmtree(old)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

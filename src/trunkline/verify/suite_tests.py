@@ -6,7 +6,6 @@ reached through testinfra, so the same tests run on lab namespaces and on SSH se
 
 from __future__ import annotations
 
-import json
 import shlex
 
 import pytest
