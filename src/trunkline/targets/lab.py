@@ -38,6 +38,8 @@ STATE_ROOT = Path(os.environ.get("TRUNKLINE_STATE", ".trunkline")) / "lab"
 RUN_ROOT = Path("/run/trunkline")
 LAB_MAX_MEDIA = 2  # media nodes per site in the lab: SIPp stand-ins, two show the failover
 SIPP_DIR = Path(__file__).parent / "sipp"
+# the lab's state folder as each host sees it: its own /tmp and /run hide wherever the state lives
+LAB_SRC = "/run/trunkline-lab"
 PROGRAMS = {"kamailio": "kamailio", "keepalived": "keepalived", "rtpengine": "rtpengine-daemon", "sipp": "sip-tester",
 "openssl": "openssl", "nsenter": "util-linux"}
 
@@ -295,12 +297,12 @@ def _ensure_private_run_root(state: LabState) -> None:
         _run(["mount", "--make-private", str(RUN_ROOT)])
 
 
-def build_filesystems(state: LabState, plan: Plan, render: Path, pki: Path) -> None:
+def build_filesystems(state: LabState, plan: Plan) -> None:
     c = plan.center
     _ensure_private_run_root(state)
     state.run_dir = str(RUN_ROOT / c)
     state.save()
-    manifest = json.loads((render / "manifest.json").read_text())
+    manifest = json.loads((state.render_dir() / "manifest.json").read_text())
     for host in plan.hosts:
         base = host_run_dir(c, host.name)
         for d in ("etc.upper", "etc.work", "var.upper", "var.work"):
@@ -315,13 +317,15 @@ def build_filesystems(state: LabState, plan: Plan, render: Path, pki: Path) -> N
             f"mount -t overlay overlay -o lowerdir=/etc,upperdir={base}/etc.upper,workdir={base}/etc.work /etc",
             f"mount -t overlay overlay -o lowerdir=/var,upperdir={base}/var.upper,workdir={base}/var.work /var",
             "mount -t tmpfs -o mode=0755 tmpfs /run",
+            # the state folder (render tree, lab PKI, SIPp scenarios), read-only, before /tmp is hidden
+            f"mkdir -p {LAB_SRC} && mount --bind '{state.dir}' {LAB_SRC} && mount -o remount,bind,ro {LAB_SRC}",
             "mount -t tmpfs -o mode=1777 tmpfs /tmp",
         ])
         _run(["nsenter", f"--mount={mnt}", "--", "sh", "-c", setup])
-        _place_files(c, host, render, [e for e in manifest["files"] if e["host"] == host.name], pki)
+        _place_files(c, host, [e for e in manifest["files"] if e["host"] == host.name])
 
 
-def _place_files(center: str, host: Host, render: Path, entries: list[dict], pki: Path) -> None:
+def _place_files(center: str, host: Host, entries: list[dict]) -> None:
     """Install the rendered files at their paths with their owners and modes (what the roles do)."""
     script = ["set -e"]
     for user in sorted({e["owner"] for e in entries} | {e["group"] for e in entries} | {"trunkline-rec"}):
@@ -329,12 +333,12 @@ def _place_files(center: str, host: Host, render: Path, entries: list[dict], pki
         script.append(f"getent group {user} >/dev/null || groupadd --system {user}")
         script.append(f"getent passwd {user} >/dev/null || useradd --system --no-create-home -g {user} -s /usr/sbin/nologin {user}")
     for e in entries:
-        src = render / host.name / e["path"].lstrip("/")
+        src = f"{LAB_SRC}/render/{host.name}{e['path']}"
         script.append(f"install -D -o {e['owner']} -g {e['group']} -m {e['mode']} '{src}' '{e['path']}'")
     if host.role == "sip-proxy":
         script.append("install -d -o root -g kamailio -m 0750 /etc/kamailio/tls")
         for name, mode in (("ca.crt", "0644"), (f"{host.name}.crt", "0644"), (f"{host.name}.key", "0640")):
-            script.append(f"install -o root -g kamailio -m {mode} '{pki / name}' /etc/kamailio/tls/{name}")
+            script.append(f"install -o root -g kamailio -m {mode} '{LAB_SRC}/pki/{name}' /etc/kamailio/tls/{name}")
         script.append("install -d -o kamailio -g kamailio -m 0750 /run/kamailio")
     if any(e["path"].startswith("/etc/tmpfiles.d/") for e in entries):
         # what systemd does at boot: make the folders the rendered tmpfiles.d entries name
@@ -392,7 +396,7 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
                 "--foreground", "--log-stderr", "--pidfile=/run/rtpengine.pid", "--no-fallback"]
     if name == "sipp-uas":
         scenario = "uas-srtp.xml" if plan.security["srtp"] == "required" else "uas.xml"
-        return ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", host.address, "-p", str(MEDIA_SIP_PORT),
+        return ["sipp", "-sf", f"{LAB_SRC}/sipp/{scenario}", "-i", host.address, "-p", str(MEDIA_SIP_PORT),
                 "-nostdin", "-nd", "-max_socket", "10000", "-max_recv_loops", "10000", "-trace_err",
                 "-error_file", "/tmp/sipp-uas-errors.log", "-trace_counts", "-fd", "1"]
     raise LabError(f"no program {name!r} in the lab")
@@ -510,12 +514,12 @@ def up(plan: Plan, blueprint: str, scaled: list[str] = (), progress: Callable[[s
         (state.dir / "plan.json").write_text(plan.to_json())
         progress("render: the files the lab runs, accepted by kamailio -c and keepalived -t first")
         render_site(plan, state.render_dir())
-        pki = state.dir / "pki"
-        make_lab_pki(plan, pki)
+        make_lab_pki(plan, state.dir / "pki")
+        shutil.copytree(SIPP_DIR, state.dir / "sipp", dirs_exist_ok=True)
         progress(f"network: {len(plan.hosts)} hosts, {len(plan.sites)} site bridges, {len(plan.trunks)} carriers")
         build_network(state, plan)
         progress("file systems: rendered files placed at their server paths")
-        build_filesystems(state, plan, state.render_dir(), pki)
+        build_filesystems(state, plan)
         order = {"rtpengine": 0, "media": 1, "recording": 2, "sip-proxy": 3}
         for host in sorted(plan.hosts, key=lambda h: (order[h.role], h.name)):
             if services(plan, host):
