@@ -222,7 +222,9 @@ def test_live_compliance_passes_on_the_lab_and_catches_a_weakened_tls_listener(a
     assert clean.returncode == 0, clean.stdout[-2000:]
     proxy = plan.host("sh-dc1-sip2")
     tls_cfg = "/etc/kamailio/tls.cfg"
-    weaken = f"cp -p {tls_cfg} /tmp/tls.keep && sed -i 's/^method = TLSv1.2+/method = TLSv1+/' {tls_cfg}"
+    # TLS 1.0 needs OpenSSL's security level 0 as well on Debian 12, as a careless admin would set it
+    weaken = (f"cp -p {tls_cfg} /tmp/tls.keep && sed -i -e 's/^method = TLSv1.2+/method = TLSv1+/' "
+              f"-e 's/^cipher_list = .*/cipher_list = DEFAULT@SECLEVEL=0/' {tls_cfg}")
     subprocess.run(lab.in_host(plan.center, proxy.name, ["sh", "-c", weaken]), check=True)
     lab.restart_service(state, plan, proxy, "kamailio")
     try:
