@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def ramp(state, plan, target: str | None, seconds: float, max_rate: int, hold_ms
         rows.append({"rate": rate, "attempted": r.attempted, "failed": r.failed, "retransmissions": r.retransmissions,
                      "p99_ms": r.response_ms["p99"], "seconds": r.seconds, "passed": ok})
         print(f"  {'edge ' if target is None else 'direct'} {rate:>5}/s: {r.attempted} calls, {r.failed} failed, "
-              f"{r.retransmissions} retrans, p99 {r.response_ms['p99']} ms, {r.seconds} s {'ok' if ok else 'FAIL'}", flush=True)
+              f"{r.retransmissions} retrans, p99 {r.response_ms['p99']} ms, {r.seconds} s {'ok' if ok else 'FAIL'}", file=sys.stderr, flush=True)
         if not ok:
             break
         best = rate
@@ -62,7 +63,8 @@ def main() -> None:
     with lab_up(args.blueprint) as (state, plan):
         site = plan.site(plan.trunks[0].sites[0])
         media = plan.hosts_of(site.name, "media")[0]
-        print(f"lab of {plan.center}: edge = VIP {site.vip} (Kamailio pair, rtpengine), direct = {media.name} {media.address}:{MEDIA_SIP_PORT}")
+        print(f"lab of {plan.center}: edge = VIP {site.vip} (Kamailio pair, rtpengine), direct = {media.name} {media.address}:{MEDIA_SIP_PORT}",
+              file=sys.stderr)
         direct, direct_rows = ramp(state, plan, f"{media.address}:{MEDIA_SIP_PORT}", args.step_seconds, args.max_rate, args.call_ms)
         edge, edge_rows = ramp(state, plan, None, args.step_seconds, args.max_rate, args.call_ms)
         # hold: the sustained figure, with the VIP watched for a false failover
