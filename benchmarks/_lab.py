@@ -12,13 +12,13 @@ DEFAULT = ROOT / "blueprints" / "acme-bank.yaml"
 
 
 @contextlib.contextmanager
-def lab_up(blueprint: Path):
+def lab_up(blueprint: Path, sets: tuple[str, ...] = ()):
     from trunkline.plan.topology import plan_from_file
     from trunkline.targets import lab
 
     center = plan_from_file(blueprint).center
     cli = [sys.executable, "-m", "trunkline.cli"]
-    result = subprocess.run([*cli, "up", str(blueprint), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run([*cli, "up", str(blueprint), "--json", *(a for s in sets for a in ("--set", s))], capture_output=True, text=True, cwd=ROOT, timeout=300)
     try:
         if result.returncode != 0:
             raise SystemExit(f"trunkline up failed:\n{result.stderr[-2000:]}")

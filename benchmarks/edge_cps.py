@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _lab import DEFAULT, lab_up
 
-from trunkline.plan.topology import MEDIA_SIP_PORT
+from trunkline.plan.topology import MEDIA_SIP_PORT, plan_from_file
 from trunkline.targets import lab
 from trunkline.targets.calls import place_calls
 
@@ -60,10 +60,15 @@ def main() -> None:
     args = ap.parse_args()
     args.step_seconds = min(args.step_seconds, 60)
     args.hold_seconds = min(args.hold_seconds, 300)
-    with lab_up(args.blueprint) as (state, plan):
+    # the edge is sized (Kamailio's memory and workers) for the highest rate this run asks of it
+    bp = plan_from_file(args.blueprint)
+    idx = [s.name for s in bp.sites].index(bp.trunks[0].sites[0])
+    sizing = f"spec.sites[{idx}].sip_proxy.max_cps={max(args.max_rate, args.hold_rate)}"
+    with lab_up(args.blueprint, (sizing,)) as (state, plan):
         site = plan.site(plan.trunks[0].sites[0])
         media = plan.hosts_of(site.name, "media")[0]
-        print(f"lab of {plan.center}: edge = VIP {site.vip} (Kamailio pair, rtpengine), direct = {media.name} {media.address}:{MEDIA_SIP_PORT}",
+        print(f"lab of {plan.center} with {sizing} (Kamailio -m {site.kamailio_shm_mb}): "
+              f"edge = VIP {site.vip} (Kamailio pair, rtpengine), direct = {media.name} {media.address}:{MEDIA_SIP_PORT}",
               file=sys.stderr)
         direct, direct_rows = ramp(state, plan, f"{media.address}:{MEDIA_SIP_PORT}", args.step_seconds, args.max_rate, args.call_ms)
         edge, edge_rows = ramp(state, plan, None, args.step_seconds, args.max_rate, args.call_ms)

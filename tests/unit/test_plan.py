@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 
 from trunkline.blueprint.load import validate_data
-from trunkline.errors import PlanError
+from trunkline.errors import BlueprintError, PlanError
 from trunkline.plan import sizing
 from trunkline.plan.topology import build_plan, plan_from_file
 
@@ -124,10 +125,26 @@ def test_site_network_too_small_for_its_hosts_is_a_plan_error_with_a_fix(base_da
 
 
 def test_kamailio_memory_grows_with_the_load(base_data):
-    small = _plan(base_data).sizing.kamailio_shm_mb
+    site = base_data["spec"]["sites"][0]["name"]
+    small = _plan(base_data).site(site)
     base_data["spec"]["forecast"]["peak_calls_per_hour"] = 200_000
-    big = _plan(base_data).sizing.kamailio_shm_mb
-    assert small >= 128 and big > small
+    busy = _plan(base_data).site(site)
+    assert small.kamailio_shm_mb >= 128 and busy.kamailio_shm_mb > small.kamailio_shm_mb
+    assert busy.edge_cps == math.ceil(10 * 200_000 / 3600)
+
+
+def test_edge_rate_set_in_the_blueprint_sizes_the_proxies_memory(base_data):
+    site = base_data["spec"]["sites"][0]
+    site.setdefault("sip_proxy", {})["max_cps"] = 3000
+    plan = _plan(base_data).site(site["name"])
+    # 3,000 calls/s hold about 60,000 transactions of 16 KB: more than 512 MB
+    assert plan.edge_cps == 3000 and plan.kamailio_shm_mb == 1024
+
+
+def test_edge_rate_out_of_range_is_refused(base_data):
+    base_data["spec"]["sites"][0].setdefault("sip_proxy", {})["max_cps"] = 0
+    with pytest.raises(BlueprintError, match="max_cps"):
+        _plan(base_data)
 
 
 def test_plan_keeps_secrets_as_references(base_data):

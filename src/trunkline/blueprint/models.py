@@ -156,6 +156,9 @@ class Network(_Model):
 
 class SipProxy(_Model):
     ha: Literal["pair", "single"] = "pair"
+    max_cps: Annotated[int, Field(ge=1, le=20_000)] | Auto = Field(
+        "auto", description="new calls per second the site's edge must accept (sizes Kamailio's shared memory and "
+        "workers); auto: ten times the center's busy-hour call rate, at least 100")
 
 
 class Media(_Model):

@@ -30,17 +30,17 @@ def show_plan(plan: Plan, console: Console) -> None:
         ("trunk channels (Erlang B)", str(s.channels)),
         ("bandwidth", f"{s.bandwidth_kbps / 1000:.1f} Mbit/s ({s.codec}, {s.bandwidth_per_call_kbps} kbit/s a call, +20 %)"),
         ("recordings", f"{_bytes(s.storage_bytes)} over {s.retention_days} days ({s.recording_format}, {s.recorded_share:.0%} of {s.daily_calls} calls a day)"),
-        ("Kamailio memory", f"-m {s.kamailio_shm_mb} -M {s.kamailio_pkg_mb} (MB)"),
     ]
     for r in rows:
         t.add_row(*r)
     console.print(t)
 
-    t = Table("site", "kind", "role", "network", "VIP", "seats", "calls", "media", "bandwidth", title="sites")
+    t = Table("site", "kind", "role", "network", "VIP", "seats", "calls", "media", "bandwidth", "edge calls/s", title="sites")
     for site in plan.sites:
         t.add_row(site.name, site.kind + (f" ({site.provider})" if site.provider else ""), site.role, site.cidr, site.vip,
                   str(site.seats), str(site.concurrent_calls), f"{site.media_nodes} x {site.calls_per_node}",
-                  f"{site.bandwidth_kbps / 1000:.1f} Mbit/s")
+                  f"{site.bandwidth_kbps / 1000:.1f} Mbit/s",
+                  f"{site.edge_cps} (-m {site.kamailio_shm_mb})")
     console.print(t)
 
     t = Table("host", "site", "role", "address", "HA", title="hosts")

@@ -126,6 +126,9 @@ class SitePlan(_Data):
     media: list[str]
     recording: list[str]
     dispatcher_sets: list[int]
+    edge_cps: int  # new calls per second the edge is sized for (sip_proxy.max_cps)
+    kamailio_shm_mb: int
+    kamailio_pkg_mb: int
     mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
 
 
@@ -149,8 +152,6 @@ class SizingPlan(_Data):
     recording_format: str
     retention_days: int
     storage_bytes: int
-    kamailio_shm_mb: int
-    kamailio_pkg_mb: int
 
 
 class Plan(_Data):
@@ -200,12 +201,14 @@ def blueprint_digest(center: Center) -> str:
 
 
 def _kamailio_memory_mb(concurrent_calls: int, cps: float) -> tuple[int, int]:
-    """Shared memory for transactions and dialogs; the 64 MB default is too small under load.
+    """Shared memory for transactions; the 64 MB default is too small under load.
 
-    About 16 KB of shm per transaction held for up to 32 s (fr_inv_timer) and per dialog,
-    plus 64 MB for modules, TLS and the dispatcher; rounded up to a power of two.
+    A call makes two transactions (INVITE, BYE) of 8-16 KB each, held until answered and then
+    5 s on tm's wait timer: about 20 transaction-seconds of 16 KB per call per second, plus
+    16 KB per call up and 64 MB for modules, TLS and the dispatcher; a power of two.
+    (128 MB ran out at 800 calls/s in the lab: "build_cell(): could not allocate shared memory".)
     """
-    need = 64 + (concurrent_calls + cps * 32) * 16 / 1024
+    need = 64 + (concurrent_calls + cps * 20) * 16 / 1024
     shm = 1 << max(7, math.ceil(math.log2(need)))  # at least 128 MB
     return shm, 16 if shm <= 512 else 32
 
@@ -314,6 +317,8 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
         concurrent = math.ceil(channels_total * share[site.name] - 1e-9)
         n_media = site.media.nodes if site.media.nodes != "auto" else sizing.media_nodes(concurrent, site.media.calls_per_node)
         pair = site.sip_proxy.ha == "pair"
+        edge_cps = site.sip_proxy.max_cps if site.sip_proxy.max_cps != "auto" else max(100, math.ceil(10 * fc.peak_calls_per_hour / 3600))
+        shm, pkg = _kamailio_memory_mb(concurrent, edge_cps)
         names = (
             [(f"{site.name}-sip{i}", "sip-proxy") for i in (1, 2)][: 2 if pair else 1]
             + [(f"{site.name}-rtp{i}", "rtpengine") for i in (1, 2)][: 2 if pair else 1]
@@ -349,7 +354,8 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(concurrent, codec), 1),
             proxies=proxies, rtpengines=[n for n, r in names if r == "rtpengine"],
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
-            dispatcher_sets=[], mirrors=biggest_primary.name if site.role == "standby" else None,
+            dispatcher_sets=[], edge_cps=edge_cps, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
+            mirrors=biggest_primary.name if site.role == "standby" else None,
         ))
 
     # dispatcher: set <site index + 1> = the site's own media; primaries also get the standby's media as DR set
@@ -374,8 +380,6 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
     recorded = {"all": 1.0, "on-demand": rec.on_demand_share, "none": 0.0}[rec.mode]
     retention_days = math.ceil(rec.retention / 86400)
     storage = sizing.recording_storage_bytes(daily, fc.average_handle_time, rec.format, retention_days, recorded) if recorded else 0
-    cps = fc.peak_calls_per_hour / 3600
-    shm, pkg = _kamailio_memory_mb(channels_total, max(cps, 1.0))
 
     plan = Plan(
         plan_version=PLAN_VERSION, center=center.metadata.name, customer=center.metadata.customer,
@@ -390,7 +394,7 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
             bandwidth_per_call_kbps=round(sizing.call_bandwidth_kbps(codec), 1),
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels_total, codec), 1),
             daily_calls=daily, recorded_share=recorded, recording_format=rec.format, retention_days=retention_days,
-            storage_bytes=storage, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
+            storage_bytes=storage,
         ),
         seats=seats, trunks=trunks, sites=sites, hosts=hosts, dispatcher_sets=sets,
         ivr=[m.model_dump() for m in spec.ivr],

@@ -104,6 +104,11 @@ def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str
             note = (f"trunk {t.name} is TLS; Debian's SIPp has no TLS, so these calls use UDP to the same Kamailio "
                     "(TLS on 5061 is checked by trunkline verify)")
     site = plan.site(t.sites[0])
+    if target is None and rate > site.edge_cps:
+        note = (note + "; " if note else "") + (
+            f"the edge of {site.name} is sized for {site.edge_cps} new calls/s (sip_proxy.max_cps in the blueprint); "
+            f"at {rate:g}/s Kamailio may run out of shared memory: bring the lab up with --set "
+            f"spec.sites[{[s.name for s in plan.sites].index(site.name)}].sip_proxy.max_cps={math.ceil(rate)}")
     port = SIP_TLS_PORT if transport == "tls" else SIP_PORT
     budget = timeout_s or min(MAX_SECONDS, calls / rate + hold_ms / 1000 + 30)
     run_dir = state.dir / "calls" / time.strftime("%Y%m%d-%H%M%S")
