@@ -82,3 +82,15 @@ def test_apply_puts_a_tampered_file_back(applied, workdir):
     assert result.exit_code == 0, result.output
     assert applied.report(result)["changed"] >= 1
     assert drifted(applied.roots) == set()
+
+
+def test_apply_puts_back_a_changed_mode_a_file_with_secrets_and_a_folders_mode(applied, workdir):
+    media = applied.root("sh-dc1-media1")
+    (media / "etc/freeswitch/sip_profiles/external.xml").write_text("<!-- replaced by hand -->\n")
+    os.chmod(media / "etc/freeswitch/vars.xml", 0o644)
+    os.chmod(media / "etc/freeswitch/sip_profiles", 0o755)
+    result = apply_cli(workdir, applied.roots, applied.engine, "--json", hosts=["sh-dc1-media1"])
+    assert result.exit_code == 0, result.output
+    assert applied.report(result)["changed"] >= 2
+    assert drifted(applied.roots) == set()
+    assert oct(os.stat(media / "etc/freeswitch/sip_profiles").st_mode & 0o777) == "0o750"
