@@ -13,6 +13,8 @@ is a figure and not a guess:
              records every call to pcap)
   plain      the same center with recording off and plain RTP (rtpengine still relays every
              call: offer, answer, delete)
+  signalling the site's edge without a media relay (sip_proxy.media_relay: none, so no
+             recording): carrier -> VIP -> Kamailio -> media node, the SDP passed unchanged
 Each profile's edge is sized for the rates asked (sip_proxy.max_cps, which sizes Kamailio's
 memory and workers). For each, the CPU milliseconds per call of every program are printed,
 measured at the highest rate that passed.
@@ -39,6 +41,7 @@ RATES = [100, 200, 400, 600, 800, 1000, 1200, 1500, 1750, 2000, 2500, 3000, 4000
 PROFILES = {
     "blueprint": (),
     "plain": ("spec.recording.mode=none", "spec.security.srtp=off"),
+    "signalling": ("spec.recording.mode=none", "spec.sites[{site}].sip_proxy.media_relay=none"),
 }
 
 
@@ -116,16 +119,17 @@ def main() -> None:
     sizing = f"spec.sites[{idx}].sip_proxy.max_cps={max(args.max_rate, args.hold_rate)}"
     direct, direct_rows, direct_cpu, results = 0, [], {}, {}
     for n, name in enumerate(profiles):
-        with lab_up(args.blueprint, (sizing, *PROFILES[name])) as (state, plan):
+        sets = tuple(s.format(site=idx) for s in PROFILES[name])
+        with lab_up(args.blueprint, (sizing, *sets)) as (state, plan):
             site = plan.site(plan.trunks[0].sites[0])
             media = plan.hosts_of(site.name, "media")[0]
-            log(f"lab of {plan.center}, profile {name} ({', '.join(PROFILES[name]) or 'as written'}; {sizing}, "
+            log(f"lab of {plan.center}, profile {name} ({', '.join(sets) or 'as written'}; {sizing}, "
                 f"Kamailio -m {site.kamailio_shm_mb}): edge = VIP {site.vip}, direct = {media.name} {media.address}:{MEDIA_SIP_PORT}")
             if n == 0:
                 direct, direct_rows, direct_cpu = ramp(state, plan, f"{media.address}:{MEDIA_SIP_PORT}", args.step_seconds,
                                                        args.max_rate, args.call_ms, "direct")
             edge, edge_rows, edge_cpu = ramp(state, plan, None, args.step_seconds, args.max_rate, args.call_ms, f"edge {name}")
-            results[name] = {"sets": list(PROFILES[name]), "edge_cps": edge, "share_of_direct": round(edge / direct, 3) if direct else None,
+            results[name] = {"sets": list(sets), "edge_cps": edge, "share_of_direct": round(edge / direct, 3) if direct else None,
                              "goal_edge_ge_80pct": bool(direct) and edge >= 0.8 * direct, "cpu_ms_per_call": edge_cpu,
                              "hold": hold(state, plan, site, args.hold_rate, args.hold_seconds, args.call_ms), "ramp": edge_rows}
     result = {"direct_cps": direct, "direct_capped_at": args.max_rate, "direct_cpu_ms_per_call": direct_cpu,
@@ -136,13 +140,13 @@ def main() -> None:
     cap = " (the highest rate tried)" if direct >= args.max_rate else ""
     print(f"direct UAC -> UAS: {direct} calls/s{cap}")
     progs = ("kamailio", "rtpengine", "sipp", "carrier sipp")
-    print(f"{'profile':<10} {'edge':>6} {'of direct':>9}  {'>=80%':<6} {'hold':<34} CPU ms per call ({' / '.join(progs)})")
+    print(f"{'profile':<11} {'edge':>6} {'of direct':>9}  {'>=80%':<6} {'hold':<34} CPU ms per call ({' / '.join(progs)})")
     for name, r in results.items():
         h = r["hold"]
         held = f"{h['rate']}/s {h['seconds']} s: {h['failed']} failed of {h['attempted']}"
         share = f"{r['share_of_direct']:.0%}" if r["share_of_direct"] is not None else "-"
         cpu = " / ".join(f"{r['cpu_ms_per_call'].get(p, 0):.2f}" for p in progs)
-        print(f"{name:<10} {r['edge_cps']:>6} {share:>9}  {'met' if r['goal_edge_ge_80pct'] else 'MISSED':<6} "
+        print(f"{name:<11} {r['edge_cps']:>6} {share:>9}  {'met' if r['goal_edge_ge_80pct'] else 'MISSED':<6} "
               f"{held + (' met' if h['met'] else ' MISSED'):<34} {cpu}")
         if h["false_failovers"]:
             print(f"  {name}: {h['false_failovers']} false failover(s) during the hold")

@@ -272,7 +272,8 @@ def topology_dot(plan: Plan) -> str:
             edge(vip, h.name, style="solid" if k == 0 else "dashed", label="holds" if k == 0 else "takes over")
         if len(proxies) == 2:
             edge(proxies[0].name, proxies[1].name, dir="both", style="dotted", constraint="false", label="VRRP")
-        for p, r in zip(site.proxies, site.rtpengines, strict=True):  # the plan gives each proxy its rtpengine
+        # the plan gives each proxy its rtpengine, or none at all (media_relay: none)
+        for p, r in zip(site.proxies, site.rtpengines, strict=bool(site.rtpengines)):
             edge(p, r, label="media relay")
         if site.media and proxies:
             local = ", ".join(str(d) for d in site.dispatcher_sets if d < 100)

@@ -41,3 +41,24 @@ def test_example_comes_up_and_every_trunk_carries_calls(path):
         subprocess.run([*CLI, "down", "--center", center], capture_output=True, cwd=ROOT, timeout=300)
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"tl-{center}-" not in listing
+
+
+def test_a_signalling_only_edge_carries_calls_with_no_relay_started():
+    """media_relay: none: the site's proxies pass the SDP through and no rtpengine runs there."""
+    path = ROOT / "blueprints" / "acme-bank.yaml"
+    sets = ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"]
+    up = subprocess.run([*CLI, "up", str(path), "--json", *(a for s in sets for a in ("--set", s))],
+                        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        state = lab.LabState.load("acme-bank")
+        plan = state.plan()
+        site = plan.sites[0]
+        assert site.rtpengines == [] and plan.sites[1].rtpengines  # the other site keeps its relays
+        assert not [p for p in state.processes if p.name == "rtpengine" and plan.host(p.host).site == site.name]
+        report = place_calls(state, plan, 50, 100, audio=False)
+        assert (report.succeeded, report.failed) == (100, 0), report.failures
+        cfg = (state.render_dir() / site.proxies[0] / "etc/kamailio/kamailio.cfg").read_text()
+        assert "#!define WITH_MEDIA_RELAY" not in cfg
+    finally:
+        subprocess.run([*CLI, "down", "--center", "acme-bank"], capture_output=True, cwd=ROOT, timeout=300)

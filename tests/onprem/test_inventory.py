@@ -146,3 +146,12 @@ def test_the_proxy_pair_lets_its_peers_vrrp_in(plan):
 def test_the_firewall_leaves_other_tables_alone(plan):
     rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
     assert "flush ruleset" not in rules and "delete table inet trunkline\ntable inet trunkline {" in rules
+
+
+
+def test_without_a_media_relay_the_media_nodes_take_rtp_from_the_carriers():
+    plan = plan_from_file(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"])
+    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-media1"))
+    assert "ip saddr @trunk_peers_v4 udp dport 16384-32767 accept" in rules
+    # the other site keeps its relay: its media nodes take RTP from the site only
+    assert "@trunk_peers" not in inv.firewall_ruleset(plan, plan.host("bj-dc2-media1"))

@@ -158,3 +158,19 @@ def test_recording_storage_follows_retention_and_format(base_data):
     assert _plan(base_data).sizing.storage_bytes == 2 * one
     base_data["spec"]["recording"]["mode"] = "none"
     assert _plan(base_data).sizing.storage_bytes == 0
+
+
+def test_a_site_without_a_media_relay_gets_no_rtpengine(base_data):
+    base_data["spec"]["recording"] = {**base_data["spec"].get("recording", {}), "mode": "none"}
+    base_data["spec"]["sites"][0].setdefault("sip_proxy", {})["media_relay"] = "none"
+    plan = _plan(base_data)
+    site = plan.sites[0]
+    assert site.media_relay == "none" and site.rtpengines == []
+    assert not [h for h in plan.hosts if h.site == site.name and h.role == "rtpengine"]
+
+
+def test_recording_without_a_media_relay_is_refused_with_the_fix(base_data):
+    base_data["spec"]["recording"] = {**base_data["spec"].get("recording", {}), "mode": "all"}
+    base_data["spec"]["sites"][0].setdefault("sip_proxy", {})["media_relay"] = "none"
+    with pytest.raises(BlueprintError, match=r"sip_proxy.media_relay.*no media relay.*set media_relay: rtpengine, or recording.mode: none"):
+        _plan(base_data)

@@ -159,6 +159,9 @@ class SipProxy(_Model):
     max_cps: Annotated[int, Field(ge=1, le=20_000)] | Auto = Field(
         "auto", description="new calls per second the site's edge must accept (sizes Kamailio's shared memory and "
         "workers); auto: ten times the center's busy-hour call rate, at least 100")
+    media_relay: Literal["rtpengine", "none"] = Field(
+        "rtpengine", description="rtpengine: a relay per proxy anchors, re-keys and records the media; none: the edge "
+        "carries signalling only and media flows between the carriers and the media nodes (no recording at the edge)")
 
 
 class Media(_Model):
@@ -317,6 +320,9 @@ def cross_check(center: Center) -> list[tuple[Loc, str, str]]:
             out.append((("spec", "sites", i, "provider"), "a cloud site needs a provider", "set provider: aws, azure, gcp, aliyun, tencent or private"))
         if site.kind == "onprem" and site.provider not in (None, "private"):
             out.append((("spec", "sites", i, "provider"), f"an onprem site cannot run on {site.provider!r}", "drop provider or set kind: cloud"))
+        if site.sip_proxy.media_relay == "none" and spec.recording.mode != "none":
+            out.append((("spec", "sites", i, "sip_proxy", "media_relay"), f"calls are recorded (recording.mode {spec.recording.mode}) "
+                        "and rtpengine records them, but this site has no media relay", "set media_relay: rtpengine, or recording.mode: none"))
     nets = [(i, ipaddress.ip_network(s.network.cidr)) for i, s in enumerate(spec.sites) if s.network]
     for a, (i, net) in enumerate(nets):
         for j, other in nets[a + 1:]:

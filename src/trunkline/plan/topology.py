@@ -5,8 +5,9 @@ again. Same blueprint, same plan, same JSON bytes.
 
 Layout rules (written here once, shown by `trunkline plan`):
   * every site gets a SIP proxy pair (or one proxy with `sip_proxy.ha: single`) holding a VIP,
-    one rtpengine per proxy, its media nodes, and a recording store when recordings are kept
-    on a file system (local/nfs; object storage needs no host);
+    one rtpengine per proxy (none with `sip_proxy.media_relay: none`), its media nodes, and a
+    recording store when recordings are kept on a file system (local/nfs; object storage needs
+    no host);
   * traffic splits over primary and burst sites by their seats; a standby site mirrors the
     largest primary so it can take over all of it (DR);
   * auto trunk channels: Erlang B on the busy-hour traffic at the trunk's grade of service,
@@ -127,6 +128,7 @@ class SitePlan(_Data):
     recording: list[str]
     dispatcher_sets: list[int]
     edge_cps: int  # new calls per second the edge is sized for (sip_proxy.max_cps)
+    media_relay: str  # rtpengine | none (signalling only at the edge)
     kamailio_shm_mb: int
     kamailio_pkg_mb: int
     mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
@@ -321,7 +323,7 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
         shm, pkg = _kamailio_memory_mb(concurrent, edge_cps)
         names = (
             [(f"{site.name}-sip{i}", "sip-proxy") for i in (1, 2)][: 2 if pair else 1]
-            + [(f"{site.name}-rtp{i}", "rtpengine") for i in (1, 2)][: 2 if pair else 1]
+            + [(f"{site.name}-rtp{i}", "rtpengine") for i in (1, 2)][: (2 if pair else 1) if site.sip_proxy.media_relay == "rtpengine" else 0]
             + ([(f"{site.name}-rec1", "recording")] if record_host else [])
             + [(f"{site.name}-media{i}", "media") for i in range(1, n_media + 1)]
         )
@@ -354,7 +356,7 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(concurrent, codec), 1),
             proxies=proxies, rtpengines=[n for n, r in names if r == "rtpengine"],
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
-            dispatcher_sets=[], edge_cps=edge_cps, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
+            dispatcher_sets=[], edge_cps=edge_cps, media_relay=site.sip_proxy.media_relay, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
             mirrors=biggest_primary.name if site.role == "standby" else None,
         ))
 

@@ -199,6 +199,11 @@ def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
         rules.append("        # calls come from the site's proxies; media from its rtpengines")
         rules += _from("site", site_net, f"meta l4proto {{ tcp, udp }} th dport {MEDIA_SIP_PORT} accept")
         rules += _from("site", site_net, f"udp dport {FREESWITCH_RTP_PORTS[0]}-{FREESWITCH_RTP_PORTS[1]} accept")
+        if not rtps and peers:
+            # media_relay: none: the carriers send their media here directly
+            sets += _set("trunk_peers", peers)
+            rules.append("        # no media relay at this site: media straight from the carriers' peers")
+            rules += _from("trunk_peers", peers, f"udp dport {FREESWITCH_RTP_PORTS[0]}-{FREESWITCH_RTP_PORTS[1]} accept")
     elif host.role == "recording":
         sets += _set("writers", rtps)
         if rtps:
