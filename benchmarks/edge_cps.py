@@ -35,9 +35,9 @@ from _lab import DEFAULT, cpu_ms_per_call, cpu_seconds, lab_up
 
 from trunkline.plan.topology import MEDIA_SIP_PORT, plan_from_file
 from trunkline.targets import lab
-from trunkline.targets.calls import place_calls
+from trunkline.targets.calls import MAX_RATE, place_calls
 
-RATES = [100, 200, 400, 600, 800, 1000, 1200, 1500, 1750, 2000, 2500, 3000, 4000, 5000]
+RATES = [100, 200, 400, 600, 800, 1000, 1200, 1500, 1750, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000]
 PROFILES = {
     "blueprint": (),
     "plain": ("spec.recording.mode=none", "spec.security.srtp=off"),
@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("blueprint", nargs="?", type=Path, default=DEFAULT)
     ap.add_argument("--profiles", default=",".join(PROFILES), help=f"comma-separated, of {', '.join(PROFILES)}")
     ap.add_argument("--step-seconds", type=float, default=10)
-    ap.add_argument("--max-rate", type=int, default=3000)
+    ap.add_argument("--max-rate", type=int, default=MAX_RATE, help="the ramp's last step (calls/s)")
     ap.add_argument("--hold-rate", type=int, default=1000)
     ap.add_argument("--hold-seconds", type=int, default=60)
     ap.add_argument("--call-ms", type=int, default=500, help="how long each call stays up")

@@ -38,6 +38,10 @@ STATE_ROOT = Path(os.environ.get("TRUNKLINE_STATE", ".trunkline")) / "lab"
 RUN_ROOT = Path("/run/trunkline")
 LAB_MAX_MEDIA = 2  # media nodes per site in the lab: SIPp stand-ins, two show the failover
 SIPP_DIR = Path(__file__).parent / "sipp"
+# SIPp's socket buffers (its default is 64 KB): at a few thousand calls/s the carrier's and the media
+# nodes' sockets overflowed (UdpRcvbufErrors in their namespaces) while Kamailio's did not, which
+# measured the load generator instead of the edge. The kernel caps it at net.core.rmem_max.
+SIPP_SOCKET_BUFFER = 4 << 20
 # the lab's state folder as each host sees it: its own /tmp and /run hide wherever the state lives
 LAB_SRC = "/run/trunkline-lab"
 PROGRAMS = {"kamailio": "kamailio", "keepalived": "keepalived", "rtpengine": "rtpengine-daemon", "sipp": "sip-tester",
@@ -397,7 +401,7 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
     if name == "sipp-uas":
         scenario = "uas-srtp.xml" if plan.security["srtp"] == "required" else "uas.xml"
         return ["sipp", "-sf", f"{LAB_SRC}/sipp/{scenario}", "-i", host.address, "-p", str(MEDIA_SIP_PORT),
-                "-nostdin", "-nd", "-max_socket", "10000", "-max_recv_loops", "10000", "-trace_err",
+                "-nostdin", "-nd", "-max_socket", "10000", "-max_recv_loops", "10000", "-buff_size", str(SIPP_SOCKET_BUFFER), "-trace_err",
                 "-error_file", "/tmp/sipp-uas-errors.log", "-trace_counts", "-fd", "1"]
     raise LabError(f"no program {name!r} in the lab")
 
