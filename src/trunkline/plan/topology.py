@@ -128,7 +128,6 @@ class SitePlan(_Data):
     recording: list[str]
     dispatcher_sets: list[int]
     edge_cps: int  # new calls per second the edge is sized for (sip_proxy.max_cps)
-    media_relay: str  # rtpengine | none (signalling only at the edge)
     kamailio_shm_mb: int
     kamailio_pkg_mb: int
     mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
@@ -356,7 +355,7 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(concurrent, codec), 1),
             proxies=proxies, rtpengines=[n for n, r in names if r == "rtpengine"],
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
-            dispatcher_sets=[], edge_cps=edge_cps, media_relay=site.sip_proxy.media_relay, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
+            dispatcher_sets=[], edge_cps=edge_cps, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
             mirrors=biggest_primary.name if site.role == "standby" else None,
         ))
 
