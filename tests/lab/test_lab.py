@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +91,19 @@ def test_media_nodes_hold_the_rendered_freeswitch_files(acme):
     out = subprocess.run(lab.in_host(plan.center, media.name, ["cat", "/etc/freeswitch/autoload_configs/callcenter.conf.xml"]),
                          capture_output=True, text=True, check=True).stdout
     assert "managed by trunkline" in out and "<configuration name=\"callcenter.conf\"" in out
+
+
+def test_kamailio_runs_as_its_rendered_unit_and_drop_in_say(acme):
+    """The lab starts Kamailio with systemd's command line: memory from /etc/default/kamailio (sized
+    from the plan), the TLSF memory manager from the drop-in, the unit's user."""
+    state, plan = acme
+    for site in plan.sites:
+        for proxy in site.proxies:
+            pid = next(p.pid for p in state.processes if p.host == proxy and p.name == "kamailio")
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            opt = {flag: argv[argv.index(flag) + 1] for flag in ("-m", "-M", "-x", "-X", "-u", "-f")}
+            assert opt == {"-m": str(site.kamailio_shm_mb), "-M": str(site.kamailio_pkg_mb), "-x": "tlsf", "-X": "tlsf",
+                           "-u": "kamailio", "-f": "/etc/kamailio/kamailio.cfg"}, proxy
 
 
 def test_calls_from_the_carrier_through_the_vip_all_succeed(acme):

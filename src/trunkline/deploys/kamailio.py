@@ -30,5 +30,6 @@ def handlers(job: HostJob) -> None:
     server.shell(name="Check the Kamailio configuration before it is loaded", commands=["kamailio -c -f /etc/kamailio/kamailio.cfg"],
                  _if=job.changed("restart kamailio", "reload kamailio"))
     if v["kamailio_manage_service"]:
-        systemd.service(name="Restart Kamailio", service="kamailio", restarted=True, _if=job.changed("restart kamailio"))
+        systemd.service(name="Restart Kamailio", service="kamailio", restarted=True, daemon_reload=True,
+                        _if=job.changed("restart kamailio"))  # the rendered drop-in may have changed
         server.shell(name="Reload the dispatcher list", commands=["kamcmd dispatcher.reload"], _if=job.changed("reload kamailio"))

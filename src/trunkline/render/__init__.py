@@ -64,6 +64,7 @@ OUTPUTS: dict[str, list[Output]] = {
         Output("kamailio/etc/kamailio/dispatcher.list.j2", mode="0640", group="kamailio"),
         Output("kamailio/etc/kamailio/tls.cfg.j2", mode="0640", group="kamailio"),
         Output("kamailio/etc/default/kamailio.j2"),
+        Output("kamailio/etc/systemd/system/kamailio.service.d/trunkline.conf.j2"),
         Output("keepalived/etc/keepalived/keepalived.conf.j2", when=_pair, mode="0640"),
         Output("keepalived/etc/keepalived/check_kamailio.sh.j2", when=_pair, mode="0755"),
     ],

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,6 +38,7 @@ from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
 
 STATE_ROOT = Path(os.environ.get("TRUNKLINE_STATE", ".trunkline")) / "lab"
 RUN_ROOT = Path("/run/trunkline")
+KAMAILIO_DROPIN = "/etc/systemd/system/kamailio.service.d/trunkline.conf"
 LAB_MAX_MEDIA = 2  # media nodes per site in the lab: SIPp stand-ins, two show the failover
 SIPP_DIR = Path(__file__).parent / "sipp"
 # SIPp's socket buffers (its default is 64 KB): at a few thousand calls/s the carrier's and the media
@@ -366,24 +369,58 @@ def spawn(state: LabState, host: str, name: str, argv: list[str]) -> Proc:
     return proc
 
 
-def _default_memory(center: str, host: str) -> tuple[str, str]:
-    """-m and -M from the rendered /etc/default/kamailio (sized from the plan)."""
-    text = _run(in_host(center, host, ["cat", "/etc/default/kamailio"])).stdout
-    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    return values.get("SHM_MEMORY", "128"), values.get("PKG_MEMORY", "16")
+def _unit_lines(center: str, host: str, *paths: str) -> list[tuple[str, str]]:
+    """KEY=VALUE lines of a unit file and its drop-ins as the host has them, in systemd's order."""
+    out = []
+    for path in paths:
+        text = _run(in_host(center, host, ["cat", path]), check=False).stdout
+        out += [(k.strip(), v.strip()) for k, sep, v in (line.partition("=") for line in text.splitlines())
+                if sep and k.strip() and not k.lstrip().startswith(("#", ";"))]
+    return out
 
 
 def _unit_umask(center: str, host: str, dropin: str) -> str:
-    text = _run(in_host(center, host, ["cat", dropin]), check=False).stdout
-    values = [line.split("=", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("UMask=")]
+    values = [v for k, v in _unit_lines(center, host, dropin) if k == "UMask"]
     return values[-1] if values else "0022"
+
+
+def _unit_command(center: str, host: str, unit: str, dropin: str) -> tuple[list[str], dict[str, str]]:
+    """The ExecStart systemd would run for `unit` (the packaged unit, then the rendered drop-in),
+    its variables expanded from Environment= and EnvironmentFile= as systemd does: "$VAR" alone
+    becomes its words, "${VAR}" one word. Also the unit's User/Group."""
+    lines = _unit_lines(center, host, f"/lib/systemd/system/{unit}", dropin)
+    env: dict[str, str] = {}
+    for k, v in lines:
+        if k == "Environment":
+            env.update(a.split("=", 1) for a in shlex.split(v) if "=" in a)
+    for k, v in lines:  # EnvironmentFile= wins over Environment=, whatever the order
+        if k == "EnvironmentFile" and not any(c in v for c in "*?["):  # no globbed folders rendered
+            text = _run(in_host(center, host, ["cat", v.lstrip("-")]), check=False).stdout
+            env.update((a.strip(), b.strip().strip("\"'")) for a, sep, b in (line.partition("=") for line in text.splitlines())
+                       if sep and not a.lstrip().startswith("#"))
+    exec_start = ""
+    for k, v in lines:
+        if k == "ExecStart":
+            exec_start = v  # an empty ExecStart= in a drop-in resets the packaged one
+    if not exec_start:
+        raise LabError(f"{host}: no ExecStart for {unit} in its unit or {dropin}")
+    argv: list[str] = []
+    for word in shlex.split(exec_start):
+        if m := re.fullmatch(r"\$(\w+)", word):
+            argv += env.get(m[1], "").split()
+        else:
+            argv.append(re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m[1] or m[2], ""), word))
+    user = dict(lines)
+    return argv, {k: user[k] for k in ("User", "Group") if k in user}
 
 
 def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
     if name == "kamailio":
-        shm, pkg = _default_memory(state.center, host.name)
-        return ["kamailio", "-DD", "-E", "-f", "/etc/kamailio/kamailio.cfg", "-m", shm, "-M", pkg,
-                "-u", "kamailio", "-g", "kamailio", "-P", "/run/kamailio/kamailio.pid"]
+        # as systemd would start it (memory sized in /etc/default/kamailio, the memory manager in the
+        # drop-in), in the foreground and logging to stderr, dropping to the unit's user
+        argv, user = _unit_command(state.center, host.name, "kamailio.service", KAMAILIO_DROPIN)
+        ids = [a for k, flag in (("User", "-u"), ("Group", "-g")) if k in user for a in (flag, user[k])]
+        return [argv[0], "-DD", "-E", *ids, *argv[1:]]
     if name == "keepalived":
         # like a service manager's ExecStopPost: when keepalived dies, however it dies, its VIP goes
         # with it, so a crashed master never leaves a second holder behind
