@@ -112,3 +112,37 @@ def test_file_rejected_by_a_program_leaves_the_previous_output_as_it_was(tmp_pat
     with pytest.raises(CheckError, match="pretend it is broken"):
         render_site(plan, out, check=True)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_kamailio_runs_with_tlsf_and_the_planned_memory_through_a_drop_in(acme_tree):
+    """Debian's unit passes only -m/-M; the drop-in resets ExecStart to add the TLSF memory manager."""
+    unit = (acme_tree / "sh-dc1-sip1" / "etc/systemd/system/kamailio.service.d/trunkline.conf").read_text()
+    starts = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert starts[0] == "" and len(starts) == 2, "the packaged ExecStart must be reset before it is replaced"
+    argv = starts[1].split()
+    assert argv[0] == "/usr/sbin/kamailio" and argv[argv.index("-x") + 1] == "tlsf" and argv[argv.index("-X") + 1] == "tlsf"
+    assert argv[argv.index("-m") + 1] == "$SHM_MEMORY" and argv[argv.index("-M") + 1] == "$PKG_MEMORY"
+
+
+def _kamailio_cfg(tmp_path, sets=()):
+    plan = plan_from_file(ACME, list(sets))
+    render_site(plan, tmp_path / "out", check=False)
+    return (tmp_path / "out" / "sh-dc1-sip1" / "etc/kamailio/kamailio.cfg").read_text()
+
+
+def _core(cfg: str, name: str) -> int:
+    return int(next(line.split("=", 1)[1] for line in cfg.splitlines() if line.startswith(f"{name}=")))
+
+
+def test_kamailio_workers_follow_the_media_relay(tmp_path):
+    """Workers that wait on rtpengine scale with the edge's rate; without a relay none waits, and
+    Kamailio's default of 8 per socket beats more (fewer context switches)."""
+    relayed = _kamailio_cfg(tmp_path / "a", ["spec.sites[0].sip_proxy.max_cps=10000"])
+    signalling = _kamailio_cfg(tmp_path / "b", ["spec.sites[0].sip_proxy.max_cps=10000", "spec.recording.mode=none",
+                                                "spec.sites[0].sip_proxy.media_relay=none"])
+    assert _core(relayed, "children") == 32 and _core(signalling, "children") == 8
+    assert _core(_kamailio_cfg(tmp_path / "c"), "children") == 16  # acme-bank's own busy hour: the floor
+    # sockets may grow to what the common role lets the kernel give them
+    sysctl = dict(line.replace(" ", "").split("=", 1) for line in (ROOT / "roles/common/files/60-trunkline.conf").read_text().splitlines()
+                  if "=" in line and not line.startswith("#"))
+    assert _core(relayed, "maxbuffer") == _core(signalling, "maxbuffer") == int(sysctl["net.core.rmem_max"])
