@@ -37,7 +37,8 @@ from trunkline.plan.topology import MEDIA_SIP_PORT, plan_from_file
 from trunkline.targets import lab
 from trunkline.targets.calls import MAX_RATE, place_calls
 
-RATES = [100, 200, 400, 600, 800, 1000, 1200, 1500, 1750, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000]
+RATES = [100, 200, 400, 600, 800, 1000, 1200, 1500, 1750, 2000, 2500, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000,
+         12000, 15000, 17500, 20000]
 PROFILES = {
     "blueprint": (),
     "plain": ("spec.recording.mode=none", "spec.security.srtp=off"),
