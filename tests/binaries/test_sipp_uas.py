@@ -48,7 +48,7 @@ def uas(tmp_path):
 
 def _request(sock, method: str, call_id: str, cseq: int, to_tag: str = "", body: str = "") -> bytes:
     host, port = sock.getsockname()
-    to = f"<sip:8000@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+    to = "<sip:8000@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
     lines = [f"{method} sip:8000@127.0.0.1 SIP/2.0", f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK-{method}-{cseq}-{call_id}",
              f"From: <sip:carrier@{host}>;tag=caller", f"To: {to}", f"Call-ID: {call_id}",
              f"CSeq: {cseq} {method}", f"Contact: <sip:carrier@{host}:{port}>", "Max-Forwards: 70"]

@@ -370,9 +370,10 @@ def spawn(state: LabState, host: str, name: str, argv: list[str]) -> Proc:
 
 
 def _unit_lines(center: str, host: str, *paths: str) -> list[tuple[str, str]]:
-    """KEY=VALUE lines of a unit file and its drop-ins as the host has them, in systemd's order."""
+    """KEY=VALUE lines of a unit file and its drop-ins (or of an environment file) as the host has
+    them, in the order given."""
     out = []
-    for path in paths:
+    for path in paths:  # one read each: a file without a final newline must not run into the next
         text = _run(in_host(center, host, ["cat", path]), check=False).stdout
         out += [(k.strip(), v.strip()) for k, sep, v in (line.partition("=") for line in text.splitlines())
                 if sep and k.strip() and not k.lstrip().startswith(("#", ";"))]
@@ -395,9 +396,7 @@ def _unit_command(center: str, host: str, unit: str, dropin: str) -> tuple[list[
             env.update(a.split("=", 1) for a in shlex.split(v) if "=" in a)
     for k, v in lines:  # EnvironmentFile= wins over Environment=, whatever the order
         if k == "EnvironmentFile" and not any(c in v for c in "*?["):  # no globbed folders rendered
-            text = _run(in_host(center, host, ["cat", v.lstrip("-")]), check=False).stdout
-            env.update((a.strip(), b.strip().strip("\"'")) for a, sep, b in (line.partition("=") for line in text.splitlines())
-                       if sep and not a.lstrip().startswith("#"))
+            env.update((a, b.strip("\"'")) for a, b in _unit_lines(center, host, v.lstrip("-")))
     exec_start = ""
     for k, v in lines:
         if k == "ExecStart":
