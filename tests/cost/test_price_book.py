@@ -14,7 +14,9 @@ from trunkline.cost import ITEMS, PRICE_BOOK, CostBasis, PriceBookError, cost_of
 
 from shared import EXAMPLES, ROOT
 
-SEEDS = ROOT.parent / "shared" / "seeds"
+# The cited sections of the source articles, kept in the repository (a user's clone has no seeds folder).
+SOURCES = ROOT / "docs" / "sources"
+CJK = re.compile(r"[\u3400-\u9fff]+")
 runner = CliRunner()
 
 
@@ -34,11 +36,43 @@ def _problems(path) -> list[str]:
 
 @pytest.mark.parametrize("model", ["self-built", "hosted"])
 @pytest.mark.parametrize("item", ITEMS)
-def test_every_default_figure_cites_a_source_article_that_exists(model, item):
+def test_every_default_figure_quotes_its_source_article_verbatim(model, item):
+    """Every Chinese phrase a citation quotes stands in the cited article's excerpt kept in docs/sources/."""
     source = getattr(load_price_book().models.of(model), item).source
-    cited = re.match(r"seeds/(\d{3})", source)
+    cited = re.match(r"seeds/(\d{3}) (§\S+)", source)
     assert cited, source
-    assert list(SEEDS.glob(f"{cited.group(1)}_*.txt")), f"{source}: no such article in {SEEDS}"
+    excerpt = SOURCES / f"seeds-{cited.group(1)}.md"
+    assert excerpt.is_file(), f"{source}: no excerpt {excerpt.relative_to(ROOT)}"
+    text = excerpt.read_text()
+    quoted = CJK.findall(source)
+    assert quoted, f"{source}: quotes nothing from the article"
+    missing = [q for q in quoted if q not in text]
+    assert not missing, f"{source}: {missing} not in {excerpt.relative_to(ROOT)}"
+
+
+def test_citations_check_out_in_a_clone_without_the_seeds_folder(tmp_path):
+    """A user's clone has only the repository: the citation test passes there too."""
+    import shutil
+    import subprocess
+    import sys
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-local", str(ROOT), str(clone)], check=True, timeout=120)
+    for path in ("tests/cost/test_price_book.py", "tests/shared.py", "src/trunkline/pricebook.yaml", "docs/sources"):
+        # the working tree's version, so the claim holds for what is about to be committed
+        src, dst = ROOT / path, clone / path
+        if src.is_dir():
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(src, dst)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    assert not (clone.parent / "shared").exists()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "verbatim",
+                           "tests/cost/test_price_book.py"], cwd=clone, capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(clone / "src")})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
 
 
 def test_default_price_book_is_in_cny():
