@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -25,7 +26,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Off a terminal (CI logs, `make demo > file`) rich would cut tables to 80 columns: site and trunk names
+# came out as "sh-d…". Use a wide page there; COLUMNS still wins where it is set.
+WIDE = 200
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else WIDE)
 err = Console(stderr=True, soft_wrap=True)  # error lines stay whole: FILE:LINE:COL is grep-able
 
 LAYER_HELP = "extra blueprint layer merged on top (repeatable; after BLUEPRINT.local.yaml)"

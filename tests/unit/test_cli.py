@@ -124,3 +124,24 @@ def test_example_carries_the_schema_modeline_and_validates_against_the_schema(pa
     assert first == "# yaml-language-server: $schema=../schema/trunkline-center.schema.json"
     schema = json.loads((ROOT / "schema" / "trunkline-center.schema.json").read_text())
     jsonschema.validate(YAML(typ="safe").load(path.read_text()), schema)
+
+
+def test_plan_tables_are_not_cut_when_output_is_not_a_terminal():
+    """CI logs and `make demo > file` get whole names (rich cut them to 80 columns: "sh-d…")."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run([sys.executable, "-m", "trunkline.cli", "plan", str(ROOT / "blueprints" / "global-support.yaml")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
+    assert "│ dfw1-media1 │" in done.stdout and "cloud (aws)" in done.stdout
+
+
+def test_plan_says_no_recordings_when_recording_is_off():
+    result = run("plan", BASE, "--set", "spec.recording.mode=none")
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.output.splitlines() if "recordings" in l)
+    assert "none (recording.mode: none)" in line and "0 B" not in line

@@ -29,7 +29,8 @@ def show_plan(plan: Plan, console: Console) -> None:
         ("occupancy / average speed of answer", f"{s.occupancy:.1%} / {s.asa_s} s"),
         ("trunk channels (Erlang B)", str(s.channels)),
         ("bandwidth", f"{s.bandwidth_kbps / 1000:.1f} Mbit/s ({s.codec}, {s.bandwidth_per_call_kbps} kbit/s a call, +20 %)"),
-        ("recordings", f"{_bytes(s.storage_bytes)} over {s.retention_days} days ({s.recording_format}, {s.recorded_share:.0%} of {s.daily_calls} calls a day)"),
+        ("recordings", f"{_bytes(s.storage_bytes)} over {s.retention_days} days ({s.recording_format}, {s.recorded_share:.0%} of {s.daily_calls} calls a day)"
+         if s.recorded_share else "none (recording.mode: none)"),
     ]
     for r in rows:
         t.add_row(*r)
