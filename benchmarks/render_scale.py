@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from trunkline.blueprint.load import validate_data  # noqa: E402
 from trunkline.plan.topology import RTP_PORTS, Plan, build_plan  # noqa: E402
-from trunkline.render import TEMPLATES, RenderedFile, header_for, render_plan, render_site  # noqa: E402
+from trunkline.render import MANIFEST, TEMPLATES, RenderedFile, header_for, render_plan, render_site  # noqa: E402
+from trunkline.render.check import check_file, check_tree  # noqa: E402
 
 GOAL_SEATS, GOAL_SITES, GOAL_S, GOAL_RATIO = 10_000, 20, 1.0, 20.0
 AHT_S, SHRINKAGE, OCCUPANCY = 240, 0.30, 0.85
@@ -182,6 +183,7 @@ def run_trunkline(seats: int, n_sites: int, repeats: int, work: Path) -> tuple[d
         render_plan(plan)
         in_memory.append(time.perf_counter() - t0)
     fig = {
+        **time_checks(kept, repeats),
         "seats": seats, "sites": n_sites, "hosts": len(plan.hosts), "files": len(files),
         "mb_written": _du(kept) / 1e6, "runs": len(runs),
         "seats_total": plan.sizing.seats_total, "erlang_c_scheduled": plan.sizing.scheduled_agents,
@@ -190,6 +192,33 @@ def run_trunkline(seats: int, n_sites: int, repeats: int, work: Path) -> tuple[d
         "warnings": list(plan.warnings),
     }
     return fig, plan, files, kept
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the checkers), user + system."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def time_checks(tree: Path, repeats: int) -> dict:
+    """The real programs' checks of a render tree: one file after another (as before issue 17), and
+    check_tree (concurrent, identical inputs once). Best wall clock of `repeats`, with CPU seconds."""
+    entries = json.loads((tree / MANIFEST).read_text())["files"]
+
+    def one_by_one() -> None:
+        for e in entries:
+            check_file(tree / e["host"], e["path"])
+
+    fig = {}
+    for name, run in (("checks_serial", one_by_one), ("checks", lambda: check_tree(tree))):
+        best = None
+        for _ in range(repeats):
+            c0, t0 = _cpu(), time.perf_counter()
+            run()
+            wall, cpu = time.perf_counter() - t0, _cpu() - c0
+            best = min(best or (wall, cpu), (wall, cpu))
+        fig[f"{name}_s"], fig[f"{name}_cpu_s"] = best
+    return fig
 
 
 # --- the same files with ansible-core -----------------------------------------------------------
@@ -490,6 +519,15 @@ def main() -> int:
         if r["seats_total"] != r["seats"] or abs(r["erlang_c_scheduled"] - r["seats"]) > 0.02 * r["seats"]:
             print(f"  note: {r['seats']} seats: pools hold {r['seats_total']}, Erlang C schedules {r['erlang_c_scheduled']}")
     print("(in mem) = render_plan alone, best of the same number of runs: templating without writing the tree")
+    print()
+    print("the real programs' checks of that tree (kamailio -c, keepalived -t, sh -n, XML and INI parsers), best wall clock")
+    head = f"{'seats':>8} {'render s':>9} {'one by one s':>12} {'(CPU s)':>8} {'check_tree s':>12} {'(CPU s)':>8} {'ratio':>6}"
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        print(f"{r['seats']:>8} {r['render_s']:>9.3f} {r['checks_serial_s']:>12.3f} {r['checks_serial_cpu_s']:>8.3f}"
+              f" {r['checks_s']:>12.3f} {r['checks_cpu_s']:>8.3f} {r['checks_s'] / r['checks_serial_s']:>6.2f}")
+    print("one by one = every file in turn (before); check_tree = a thread per core, identical inputs checked once")
     print("Erlang C = agents the generated forecast schedules (30 % shrinkage); the seat pools hold exactly `seats`")
     for r in results:
         for w in r["warnings"]:

@@ -5,17 +5,24 @@ Each file of a render tree goes to the program that will read it on the server:
 for keepalived.conf, `sh -n` for scripts, an XML parser for FreeSWITCH, an INI parser for
 rtpengine, and trunkline's own parser for dispatcher.list (kamailio -c does not read it).
 A program that is not installed is reported as skipped, never as passed.
+
+The real programs run concurrently (a thread per core; each waits on its own process), and an
+input already checked in this run (the same bytes of a file and of what it includes, e.g. the
+FreeSWITCH files of identical media nodes) is checked once: the verdict is reused.
 """
 
 from __future__ import annotations
 
 import configparser
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,15 +145,41 @@ def check_file(tree: Path, target: str) -> tuple[str, str, str] | None:
     return None
 
 
-def check_tree(out: Path) -> list[CheckResult]:
-    """Check every file the manifest of a render tree lists that has a checker."""
+# what else a file's verdict depends on: kamailio.cfg includes the tree's dispatcher.list and tls.cfg
+_INPUTS = {"kamailio.cfg": ("dispatcher.list", "tls.cfg"), "keepalived.conf": ("check_kamailio.sh",)}
+
+
+def _input_key(tree: Path, target: str) -> tuple[str, str]:
+    """(file name, sha256 of its bytes and of the files it pulls in): equal keys get equal verdicts."""
+    path = tree / target.lstrip("/")
+    digest = hashlib.sha256(path.read_bytes())
+    for name in _INPUTS.get(path.name, ()):
+        extra = path.with_name(name)
+        digest.update(b"\0" + (extra.read_bytes() if extra.exists() else b"-"))
+    return path.name, digest.hexdigest()
+
+
+def check_tree(out: Path, workers: int | None = None) -> list[CheckResult]:
+    """Check every file the manifest of a render tree lists that has a checker.
+
+    Results come back in the manifest's order; identical inputs are checked once.
+    """
     out = Path(out)
     entries = json.loads((out / MANIFEST).read_text())["files"]
+    keys = [_input_key(out / e["host"], e["path"]) for e in entries]
+    first: dict[tuple[str, str], dict] = {}
+    for key, e in zip(keys, entries):
+        first.setdefault(key, e)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        verdicts = dict(zip(first, pool.map(lambda e: check_file(out / e["host"], e["path"]), first.values())))
     results = []
-    for e in entries:
-        verdict = check_file(out / e["host"], e["path"])
+    for key, e in zip(keys, entries):
+        verdict = verdicts[key]
         if verdict:
-            results.append(CheckResult(e["host"], e["path"], *verdict))
+            checker, status, detail = verdict
+            # a reused verdict's detail names the host folder it was found in: name this one's
+            detail = detail.replace(f"{out / first[key]['host']}/", f"{out / e['host']}/")
+            results.append(CheckResult(e["host"], e["path"], checker, status, detail))
     return results
 
 
