@@ -138,6 +138,20 @@ class Credentials(_Model):
     secret: SecretRef
 
 
+def _file_ref(value: str) -> str:
+    if not value.startswith("file:"):
+        raise ValueError("the carrier's CA is a certificate file: give it as file:/path/to/ca.pem")
+    return value
+
+
+class TrunkTls(_Model):
+    """Mutual TLS with the carrier: its CA signs the client certificate it must present."""
+
+    ca: Annotated[SecretRef, AfterValidator(_file_ref)] = Field(
+        description="the carrier's CA certificate (PEM), a file: reference on the operator's machine")
+    verify: bool = Field(True, description="refuse the carrier's TLS connections without a certificate its CA signed")
+
+
 class Trunk(_Model):
     name: Name
     transport: Literal["udp", "tcp", "tls"] = "tls"
@@ -148,6 +162,8 @@ class Trunk(_Model):
     port: int | None = Field(None, ge=1, le=65535)
     sites: list[Name] = Field(default_factory=list, description="sites that terminate the trunk; default the primary")
     credentials: Credentials | None = None
+    tls: TrunkTls | None = Field(None, description="mutual TLS: the carrier's CA; its peers must present a certificate it signed")
+    topology_hiding: bool = Field(True, description="hide the site's addresses (Via, Record-Route, Contact) from the carrier")
 
 
 class Network(_Model):
@@ -314,6 +330,8 @@ def cross_check(center: Center) -> list[tuple[Loc, str, str]]:
 
     primaries = [s for s in spec.sites if s.role == "primary"]
     if not primaries:
+        if trunk.tls and trunk.transport != "tls":
+            out.append((("spec", "trunks", i, "tls"), f"a carrier CA is declared but the trunk's transport is {trunk.transport!r}", "set transport: tls or remove tls"))
         out.append((("spec", "sites"), "no site has role primary", "set role: primary on the site that carries the calls"))
     for i, site in enumerate(spec.sites):
         if site.kind == "cloud" and site.provider is None:

@@ -103,6 +103,9 @@ class TrunkPlan(_Data):
     bandwidth_kbps: float
     username: str | None
     secret_ref: str | None
+    tls_ca_ref: str | None = None  # mutual TLS: the carrier's CA (a file: reference)
+    tls_verify: bool = False  # its peers must present a certificate that CA signed
+    topology_hiding: bool = True
 
 
 class SitePlan(_Data):
@@ -284,6 +287,8 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
             blocking=round(blocking, 6), bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels, codec), 1),
             username=t.credentials.username if t.credentials else None,
             secret_ref=t.credentials.secret if t.credentials else None,
+            tls_ca_ref=t.tls.ca if t.tls else None, tls_verify=bool(t.tls and t.tls.verify),
+            topology_hiding=t.topology_hiding,
         ))
     channels_total = sum(t.channels for t in trunks)
     codec = spec.trunks[0].codecs[0]

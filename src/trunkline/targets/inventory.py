@@ -166,7 +166,12 @@ def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
     proxies = [h.address for h in plan.hosts_of(site.name, "sip-proxy")]
     rtps = [h.address for h in plan.hosts_of(site.name, "rtpengine")]
     sets = _set("admin", admin) if admin else []
-    rules = ["        ct state established,related accept", "        ct state invalid drop", '        iif "lo" accept',
+    guard: list[str] = []
+    if host.role == "sip-proxy":
+        all_sip = sorted({SIP_PORT, SIP_TLS_PORT, *(t.port for t in plan.trunks if site.name in t.sites)})
+        ban_sets, guard = _sip_guard(site, ", ".join(map(str, all_sip)), any(ipaddress.ip_network(n).version == 4 for n in site_net))
+        sets += ban_sets
+    rules = [*guard, "        ct state established,related accept", "        ct state invalid drop", '        iif "lo" accept',
              "        meta l4proto { icmp, icmpv6 } limit rate 20/second accept"]
     if admin:
         rules += _from("admin", admin, f"tcp dport {ssh_port} accept")
@@ -176,6 +181,27 @@ def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
         sets += _set("trunk_peers", peers) + _set("site", site_net)
         tls_ports = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport == "tls"} | {SIP_TLS_PORT})
         plain = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport != "tls"})
+# pike's bans last as long in the kernel as in Kamailio's htable (autoexpire=300)
+SIP_BAN_SECONDS = 300
+
+
+def _sip_guard(site, sip_ports: str, has_site_v4: bool) -> tuple[list[str], list[str]]:
+    """Sets and first rules of a SIP proxy: pike's ban set, then a per-source packet rate on the SIP
+    ports. They come before `ct state established accept`, which would otherwise pass a flood on an
+    answered UDP flow unmetered. The site's own hosts (media nodes answering every call) are not metered."""
+    rate = max(100, site.edge_cps * 10)  # a carrier peer: INVITE, ACK, BYE, answers and retransmissions per call
+    sets = [f"    set sip_banned_{v} {{ type {a}; flags timeout; timeout {SIP_BAN_SECONDS}s; comment \"filled by Kamailio on a pike hit\"; }}"
+            for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
+    sets += [f"    set sip_rate_{v} {{ type {a}; flags dynamic, timeout; timeout 1m; size 65536; }}" for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
+    not_site = "ip saddr != @site_v4 " if has_site_v4 else "meta nfproto ipv4 "
+    rules = ["        # pike's bans: sources Kamailio saw flooding, dropped for 5 minutes before anything else",
+             "        ip saddr @sip_banned_v4 drop", "        ip6 saddr @sip_banned_v6 drop",
+             f"        # per source: over {rate} SIP packets/s (10 a call at the edge's {site.edge_cps} calls/s) are dropped",
+             f"        {not_site}meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v4 {{ ip saddr limit rate over {rate}/second burst {rate} packets }} drop",
+             f"        meta nfproto ipv6 meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v6 {{ ip6 saddr limit rate over {rate}/second burst {rate} packets }} drop"]
+    return sets, rules
+
+
         sip = ", ".join(str(p) for p in sorted({SIP_PORT, *plain}))
         tls = ", ".join(str(p) for p in tls_ports)
         if peers:
