@@ -148,6 +148,27 @@ def _set(name: str, addrs: list[str]) -> list[str]:
     return lines
 
 
+# pike's bans last as long in the kernel as in Kamailio's htable (autoexpire=300)
+SIP_BAN_SECONDS = 300
+
+
+def _sip_guard(site, sip_ports: str, has_site_v4: bool) -> tuple[list[str], list[str]]:
+    """Sets and first rules of a SIP proxy: pike's ban set, then a per-source packet rate on the SIP
+    ports. They come before `ct state established accept`, which would otherwise pass a flood on an
+    answered UDP flow unmetered. The site's own hosts (media nodes answering every call) are not metered."""
+    rate = max(100, site.edge_cps * 10)  # a carrier peer: INVITE, ACK, BYE, answers and retransmissions per call
+    sets = [f"    set sip_banned_{v} {{ type {a}; flags timeout; timeout {SIP_BAN_SECONDS}s; comment \"filled by Kamailio on a pike hit\"; }}"
+            for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
+    sets += [f"    set sip_rate_{v} {{ type {a}; flags dynamic, timeout; timeout 1m; size 65536; }}" for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
+    not_site = "ip saddr != @site_v4 " if has_site_v4 else "meta nfproto ipv4 "
+    rules = ["        # pike's bans: sources Kamailio saw flooding, dropped for 5 minutes before anything else",
+             "        ip saddr @sip_banned_v4 drop", "        ip6 saddr @sip_banned_v6 drop",
+             f"        # per source: over {rate} SIP packets/s (10 a call at the edge's {site.edge_cps} calls/s) are dropped",
+             f"        {not_site}meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v4 {{ ip saddr limit rate over {rate}/second burst {rate} packets }} drop",
+             f"        meta nfproto ipv6 meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v6 {{ ip6 saddr limit rate over {rate}/second burst {rate} packets }} drop"]
+    return sets, rules
+
+
 def _from(name: str, addrs: list[str], rule: str) -> list[str]:
     """One rule per address family that has members in the set."""
     fams = {ipaddress.ip_network(a, strict=False).version for a in addrs}
@@ -181,27 +202,6 @@ def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
         sets += _set("trunk_peers", peers) + _set("site", site_net)
         tls_ports = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport == "tls"} | {SIP_TLS_PORT})
         plain = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport != "tls"})
-# pike's bans last as long in the kernel as in Kamailio's htable (autoexpire=300)
-SIP_BAN_SECONDS = 300
-
-
-def _sip_guard(site, sip_ports: str, has_site_v4: bool) -> tuple[list[str], list[str]]:
-    """Sets and first rules of a SIP proxy: pike's ban set, then a per-source packet rate on the SIP
-    ports. They come before `ct state established accept`, which would otherwise pass a flood on an
-    answered UDP flow unmetered. The site's own hosts (media nodes answering every call) are not metered."""
-    rate = max(100, site.edge_cps * 10)  # a carrier peer: INVITE, ACK, BYE, answers and retransmissions per call
-    sets = [f"    set sip_banned_{v} {{ type {a}; flags timeout; timeout {SIP_BAN_SECONDS}s; comment \"filled by Kamailio on a pike hit\"; }}"
-            for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
-    sets += [f"    set sip_rate_{v} {{ type {a}; flags dynamic, timeout; timeout 1m; size 65536; }}" for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
-    not_site = "ip saddr != @site_v4 " if has_site_v4 else "meta nfproto ipv4 "
-    rules = ["        # pike's bans: sources Kamailio saw flooding, dropped for 5 minutes before anything else",
-             "        ip saddr @sip_banned_v4 drop", "        ip6 saddr @sip_banned_v6 drop",
-             f"        # per source: over {rate} SIP packets/s (10 a call at the edge's {site.edge_cps} calls/s) are dropped",
-             f"        {not_site}meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v4 {{ ip saddr limit rate over {rate}/second burst {rate} packets }} drop",
-             f"        meta nfproto ipv6 meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v6 {{ ip6 saddr limit rate over {rate}/second burst {rate} packets }} drop"]
-    return sets, rules
-
-
         sip = ", ".join(str(p) for p in sorted({SIP_PORT, *plain}))
         tls = ", ".join(str(p) for p in tls_ports)
         if peers:
