@@ -90,6 +90,42 @@ def validate(
 
 
 @app.command()
+def init(
+    folder: Path = typer.Argument(Path("."), help="folder for the new center (made if missing)"),
+    name: str = typer.Option(..., "--name", prompt="center id (lower-case letters, digits, '-')", help="center id, e.g. acme-support"),
+    customer: str = typer.Option("", "--customer", help="customer's name (default: the center id)"),
+    industry: str = typer.Option("other", "--industry", help="finance, health, retail, ecommerce, government, telecom, logistics, other"),
+    calls_per_hour: int = typer.Option(600, "--calls-per-hour", help="offered calls in the busiest hour"),
+    aht: int = typer.Option(240, "--aht", help="average handle time in seconds (talk + hold + wrap-up)"),
+    seats: Optional[int] = typer.Option(None, "--seats", help="fixed seats, split over the queues (default: auto from Erlang C)"),
+    queues: Optional[list[str]] = typer.Option(None, "--queue", help="a queue and its skill (repeatable; default general)"),
+    sites: int = typer.Option(1, "--sites", help="sites: 1 to 4, a primary first, then standbys and primaries in turn"),
+    carriers: Optional[list[str]] = typer.Option(None, "--carrier", help="a carrier trunk's name (repeatable; default carrier-a)"),
+    compliance: Optional[list[str]] = typer.Option(None, "--compliance", help="a rule pack (repeatable): baseline, pci-dss-4, hipaa, mifid-2, mlps-3, gdpr, finance-retention"),
+    target: str = typer.Option("lab", "--target", help="where the sites run: lab or onprem (on-prem servers), or cloud"),
+    timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of the center, e.g. Asia/Shanghai"),
+    languages: Optional[list[str]] = typer.Option(None, "--language", help="a language callers speak (repeatable; default en-US)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Start a new center: a commented blueprint that validates and renders as written, with its schema beside it."""
+    from trunkline.starter import Answers, write_starter
+
+    answers = Answers(name=name, customer=customer, industry=industry, calls_per_hour=calls_per_hour, aht=aht, seats=seats,
+                      queues=queues or ["general"], sites=sites, carriers=carriers or ["carrier-a"],
+                      compliance=compliance or ["baseline"], target=target, timezone=timezone, languages=languages or ["en-US"])
+    try:
+        written = write_starter(answers, folder)
+    except TrunklineError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps({"ok": True, "files": [str(p) for p in written]}, indent=2))
+        return
+    for p in written:
+        out.print(f"[green]wrote[/] {p}")
+    out.print(f"next: trunkline validate {written[0]}   then: trunkline plan {written[0]}")
+
+
+@app.command()
 def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="write to this file instead of stdout")) -> None:
     """Print the blueprint's JSON Schema (for editors: see the modeline in blueprints/)."""
     from trunkline.blueprint.schema import schema_json
