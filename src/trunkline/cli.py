@@ -53,6 +53,16 @@ def _fail(exc: TrunklineError, as_json: bool) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+FORCE_HELP = ("replace an output folder that is not trunkline's own: it is moved aside to OUTPUT.bak-<time>, "
+              "never deleted")
+
+
+def _notes(notes: list[str]) -> None:
+    """What a command did besides its output (a folder moved aside, files carried over)."""
+    for note in notes:
+        err.print(f"note: {note}", markup=False, highlight=False, style="yellow")
+
+
 def _layers(blueprint: Path, layers: list[Path] | None) -> list[Path]:
     return [blueprint, *(layers or [])]
 
@@ -165,10 +175,13 @@ def render(
     sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     hosts: Optional[list[str]] = typer.Option(None, "--host", help="render only these hosts"),
     check: bool = typer.Option(True, "--check/--no-check", help="have the real programs accept the files before they replace the output"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
 ) -> None:
     """Render every host's configuration to OUTPUT/<host>/<path> plus OUTPUT/manifest.json, atomically."""
     from trunkline.render import render_site
+
+    notes: list[str] = []
 
     try:
         p = _plan(blueprint, layers, sets)
@@ -177,13 +190,14 @@ def render(
             if unknown:
                 raise UsageError(f"--host {', '.join(unknown)}: not in the plan; hosts are {', '.join(h.name for h in p.hosts)}")
         target = output or Path("build") / p.center
-        files = render_site(p, target, hosts, check=check)
+        files = render_site(p, target, hosts, check=check, force=force, notes=notes)
     except TrunklineError as exc:
         _fail(exc, as_json)
     if as_json:
         print(json.dumps({"ok": True, "output": str(target), "files": len(files), "hosts": len({f.host for f in files}),
-                          "checked": check}, indent=2))
+                          "checked": check, "notes": notes}, indent=2))
     else:
+        _notes(notes)
         out.print(f"[green]rendered[/] {len(files)} files for {len({f.host for f in files})} hosts into {target}"
                   + (" (accepted by kamailio -c, keepalived -t and the parsers)" if check else " (not checked)"))
 
@@ -594,20 +608,23 @@ def inventory(
     build: Optional[Path] = typer.Option(None, "--build", help="render tree the roles copy from (default build/<center>)"),
     layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
     sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
 ) -> None:
     """Write the on-prem inventory: Ansible hosts.yml, group_vars, host_vars, pyinfra inventory, ssh_config, plan-made files."""
     from trunkline.targets.inventory import plan_with_ssh, write_inventory
 
+    notes: list[str] = []
     try:
         p, ssh = plan_with_ssh(_layers(blueprint, layers), sets or [])
         target = output or Path("inventories") / p.center
-        hosts = write_inventory(p, ssh, target, build or Path("build") / p.center)
+        hosts = write_inventory(p, ssh, target, build or Path("build") / p.center, force=force, notes=notes)
     except TrunklineError as exc:
         _fail(exc, as_json)
     if as_json:
-        print(json.dumps({"ok": True, "inventory": str(target), "hosts": hosts}, indent=2))
+        print(json.dumps({"ok": True, "inventory": str(target), "hosts": hosts, "notes": notes}, indent=2))
     else:
+        _notes(notes)
         out.print(f"[green]wrote[/] {target}: {len(hosts)} on-prem hosts (hosts.yml, group_vars, host_vars, inventory.py, ssh_config, files/)")
 
 

@@ -21,8 +21,9 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from markupsafe import escape
 from ruamel.yaml import YAML
+
+from trunkline.render.escape import secret_value
 
 ROLES = Path(os.environ.get("TRUNKLINE_ROLES", Path(__file__).resolve().parents[3] / "roles"))
 SECRET_MARK = "@@secret:{}@@"
@@ -97,10 +98,12 @@ def unplaced(job: HostJob) -> list[str]:
 
 
 def unmark(text: str, path: str, secrets: dict[str, str]) -> str:
-    """@@secret:REF@@ -> the value; XML-escaped in .xml files (the roles do the same with Jinja's `e`)."""
+    """@@secret:REF@@ -> the value, escaped for the file's format (escape.secret_value, as the
+    roles' resolve_secrets filter does): XML-escaped in .xml files, one line elsewhere."""
     for ref, value in secrets.items():
-        value = value.rstrip("\n")
-        text = text.replace(SECRET_MARK.format(ref), str(escape(value)) if path.endswith(".xml") else value)
+        marker = SECRET_MARK.format(ref)
+        if marker in text:
+            text = text.replace(marker, secret_value(value.rstrip("\n"), path))
     return text
 
 

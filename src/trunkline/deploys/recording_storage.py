@@ -9,6 +9,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from trunkline.deploys import APT, ROLES, HostJob, make_dirs, place
 from trunkline.errors import TrunklineError
+from trunkline.render.escape import shell
 
 FILES = ROLES / "recording_storage" / "files"
 RETENTION = [("trunkline-retention", "/usr/local/sbin/trunkline-retention", "0755"),
@@ -31,8 +32,9 @@ def run(job: HostJob) -> None:
     files.directory(name="Create the recording store", path=path, user=v["recording_storage_owner"],
                     group=v["recording_storage_group"], mode=v["recording_storage_mode"])
     if v["recording_storage_encryption"] != "none" and v["recording_storage_require_encrypted_volume"]:
-        source = host.get_fact(Command, f"findmnt --noheadings --output SOURCE --target {path}").strip()
-        types = host.get_fact(Command, f"lsblk --inverse --noheadings --output TYPE {source}").split()
+        # the path comes from the blueprint and the source from the host: both one quoted word
+        source = host.get_fact(Command, f"findmnt --noheadings --output SOURCE --target {shell(path)}").strip()
+        types = host.get_fact(Command, f"lsblk --inverse --noheadings --output TYPE {shell(source)}").split()
         if "crypt" not in types:
             raise StoreNotEncrypted(
                 f"{path} is on {source}, which is not a dm-crypt (LUKS) volume, but the blueprint asks for "

@@ -16,14 +16,16 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import jinja2
 
-from trunkline.errors import CheckError, RenderError
+from trunkline.errors import CheckError, RenderError, UsageError
 from trunkline.plan.topology import RTP_PORTS, Host, Plan, SitePlan
+from trunkline.render import escape
 
 TEMPLATES = Path(os.environ.get("TRUNKLINE_TEMPLATES", Path(__file__).resolve().parents[3] / "templates"))
 SECRET_MARK = "@@secret:{}@@"
@@ -90,10 +92,11 @@ OUTPUTS: dict[str, list[Output]] = {
 
 
 def header_for(plan: Plan, template: str, comment: str) -> str:
+    """The managed-by line; the blueprint's file name and center are made safe for the comment syntax."""
     text = f"managed by trunkline from blueprint {plan.source} ({plan.center}) with template {template}; local edits are overwritten"
     if comment == "xml":
-        return f"<!-- {text} -->"
-    return f"{comment} {text}"
+        return f"<!-- {escape.comment(text, 'xml')} -->"
+    return f"{comment} {escape.comment(text)}"
 
 
 def environment(templates: Path | None = None) -> jinja2.Environment:
@@ -105,10 +108,18 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["xml"] = lambda v: jinja2.filters.do_forceescape(str(v))
+    # escaping per output format: render/escape.py; every blueprint value goes through one of these
+    env.filters["xml"] = escape.xml
+    env.filters["fs"] = escape.freeswitch
+    env.filters["kamailio"] = escape.kamailio
+    env.filters["shell"] = escape.shell
+    env.filters["tmpfiles_path"] = escape.tmpfiles_path
+    env.filters["exports_path"] = escape.exports_path
+    env.filters["store_path"] = escape.store_path
+    env.filters["timezone"] = escape.timezone
     env.filters["fs_var"] = lambda name: name.replace("-", "_")
     env.tests["contains"] = lambda seq, item: item in seq
-    env.globals["secret"] = SECRET_MARK.format
+    env.globals["secret"] = lambda ref: SECRET_MARK.format(escape.secret_ref(ref))
     env.globals["rtp_ports"] = RTP_PORTS
     return env
 
@@ -143,9 +154,41 @@ def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -
         except jinja2.TemplateError as exc:
             where = f"{getattr(exc, 'filename', None) or o.template}:{getattr(exc, 'lineno', '?')}"
             raise RenderError(f"templates/{o.template} for host {host.name}: {exc} ({where}); fix the template or the plan field it names") from None
+        except escape.UnsafeValue as exc:
+            raise escape.UnsafeValue(f"{_fields_of(plan, exc)}: {exc} (templates/{o.template}:{_template_line(exc)}, "
+                                     f"host {host.name})") from None
         secrets = tuple(sorted({ref for ref in _secret_refs(text)}))
         out.append(RenderedFile(host.name, o.target, o.template, text.encode(), o.mode, o.owner, o.group, secrets))
     return out
+
+
+def _fields_of(plan: Plan, exc: Exception) -> str:
+    """The plan fields whose value a refused value came from (searched only when a render fails)."""
+    text = str(exc)
+    found: list[str] = []
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+        elif isinstance(node, str) and node and escape.shown(node) in text:
+            found.append(path)
+
+    walk(plan.model_dump(mode="json"), "")
+    return ", ".join(f"plan.{p}" for p in found[:3]) or "a plan value"
+
+
+def _template_line(exc: BaseException) -> str:
+    """The template line that called the filter (Jinja maps its frames to template lines)."""
+    tb, line = exc.__traceback__, "?"
+    while tb:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            line = str(tb.tb_lineno)
+        tb = tb.tb_next
+    return line
 
 
 def _secret_refs(text: str) -> list[str]:
@@ -183,24 +226,95 @@ def manifest(plan: Plan, files: list[RenderedFile]) -> dict:
     }
 
 
-def replace_dir(tmp: Path, out: Path) -> None:
-    """Put a finished temporary folder in the place of out; out stays whole until the renames."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
+MARK_KEYS = frozenset({"center", "blueprint", "blueprint_sha256", "files"})  # what makes a manifest trunkline's
+
+
+def check_output_folder(out: Path) -> None:
+    """-o names a folder (new or existing): a file or a symbolic link there is refused before anything is written."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        kind = "a symbolic link" if out.is_symlink() else "a file"
+        raise UsageError(f"-o {out}: is {kind}, not a folder; name a folder (nothing was written, nothing renamed)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"-o {out}: cannot make the folder it goes in ({exc.strerror}); nothing was written") from None
+
+
+def listed_files(out: Path, manifest_path: str = MANIFEST, prefix: str = "") -> set[str] | None:
+    """Files (relative to out) that a trunkline manifest at out/manifest_path lists, itself included;
+    None when there is no manifest of trunkline's there (not our folder)."""
+    try:
+        body = json.loads((out / manifest_path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or not MARK_KEYS <= body.keys() or not isinstance(body["files"], list):
+        return None
+    written = {p for p in body.get("written", []) if isinstance(p, str)}  # an inventory lists all it wrote
+    return {manifest_path} | written | {f"{prefix}{e.get('host')}/{str(e.get('path', '')).lstrip('/')}" for e in body["files"] if isinstance(e, dict)}
+
+
+def _files_under(root: Path) -> set[str]:
+    """Every file and link under root (links not followed), relative to root."""
+    out = set()
+    for folder, dirs, files in os.walk(root):
+        for name in files + [d for d in dirs if (Path(folder) / d).is_symlink()]:
+            out.add((Path(folder) / name).relative_to(root).as_posix())
+    return out
+
+
+def replace_dir(tmp: Path, out: Path, *, manifest_path: str = MANIFEST, prefix: str = "", force: bool = False,
+                notes: list[str] | None = None) -> Path | None:
+    """Put a finished temporary folder in the place of out; out stays whole until the renames.
+
+    out is replaced only when it is new, empty, or trunkline's own output: a trunkline manifest at
+    out/manifest_path, and no file in it that neither that manifest nor the new tree names. Anything
+    else is refused (UsageError, exit 2); with force it is moved aside to OUT.bak-<time>, never
+    deleted. Returns that backup folder, if one was made.
+    """
+    check_output_folder(out)
+    if not out.exists():
+        tmp.rename(out)
+        return None
+    present = _files_under(out)
+    listed = listed_files(out, manifest_path, prefix)
+    foreign = sorted(present - (listed or set()) - _files_under(tmp)) if present else []
+    if foreign:
+        why = (f"holds {len(foreign)} file(s) trunkline did not write ({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''})"
+               if listed is not None else f"is not a trunkline output folder (no {manifest_path} of trunkline's in it)")
+        if not force:
+            raise UsageError(f"-o {out}: {why}; nothing was changed. Name a new or empty folder, or pass --force to move "
+                             f"{out} aside to {out}.bak-<time> (nothing is deleted) and write a new one there")
+        backup = _backup_name(out)
+        out.rename(backup)
+        tmp.rename(out)
+        if notes is not None:
+            notes.append(f"{out} {why}: moved it to {backup} (delete that yourself when you no longer need it)")
+        return backup
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    out.rename(old)
     tmp.rename(out)
-    if old:
-        shutil.rmtree(old)
+    shutil.rmtree(old)
+    return None
 
 
-def write_tree(plan: Plan, files: list[RenderedFile], out: Path, verify: Callable[[Path], None] | None = None) -> Path:
+def _backup_name(out: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    backup, n = out.with_name(f"{out.name}.bak-{stamp}"), 1
+    while backup.exists() or backup.is_symlink():
+        n += 1
+        backup = out.with_name(f"{out.name}.bak-{stamp}-{n}")
+    return backup
+
+
+def write_tree(plan: Plan, files: list[RenderedFile], out: Path, verify: Callable[[Path], None] | None = None,
+               force: bool = False, notes: list[str] | None = None) -> Path:
     """Write files under out/<host>/<path> and out/manifest.json, replacing out atomically.
 
-    `verify` sees the finished temporary tree first; if it raises, out is left as it was.
+    `verify` sees the finished temporary tree first; if it raises, out is left as it was. A folder
+    that is not trunkline's output is refused, or with `force` moved aside (replace_dir).
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for f in files:
@@ -212,14 +326,15 @@ def write_tree(plan: Plan, files: list[RenderedFile], out: Path, verify: Callabl
         tmp.chmod(0o755)
         if verify:
             verify(tmp)
-        replace_dir(tmp, out)
+        replace_dir(tmp, out, force=force, notes=notes)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
 
-def render_site(plan: Plan, out: Path, hosts: list[str] | None = None, check: bool = True) -> list[RenderedFile]:
+def render_site(plan: Plan, out: Path, hosts: list[str] | None = None, check: bool = True, force: bool = False,
+                notes: list[str] | None = None) -> list[RenderedFile]:
     """Render every host (or the named ones), check with the real programs, write the tree.
 
     Nothing is written when a template fails or a program rejects a file.
@@ -233,5 +348,5 @@ def render_site(plan: Plan, out: Path, hosts: list[str] | None = None, check: bo
             raise CheckError("rendered files were rejected; the previous output is unchanged\n" + "\n".join(lines))
 
     files = render_plan(plan, hosts)
-    write_tree(plan, files, out, verify if check else None)
+    write_tree(plan, files, out, verify if check else None, force=force, notes=notes)
     return files

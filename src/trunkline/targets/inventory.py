@@ -23,16 +23,16 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
 from trunkline.errors import TrunklineError, UsageError
 from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, SIP_PORT, SIP_TLS_PORT, Host, Plan
-from trunkline.render import RenderedFile, replace_dir
+from trunkline.render import RenderedFile, check_output_folder, escape, replace_dir
+from trunkline.render.escape import ansible_unsafe as unsafe
 
 RTPENGINE_NG_PORT = 2223
 FREESWITCH_RTP_PORTS = (16384, 32767)
@@ -106,13 +106,32 @@ def plan_with_ssh(paths: list[Path], sets: list[str] = ()) -> tuple[Plan, dict[s
 
 
 def ssh_targets(plan: Plan, ssh: dict[str, dict]) -> dict[str, SshTarget]:
-    """Host name -> how to reach it, from the plan's addresses and the blueprint's per-site ssh."""
+    """Host name -> how to reach it, from the plan's addresses and the blueprint's per-site ssh.
+
+    User, key and bastion land in ssh_config, in ansible_ssh_common_args and on ssh command lines:
+    each must be one ssh_config value (escape.ssh_config), else a located InventoryError."""
     out = {}
     for h in onprem_hosts(plan):
         s = ssh.get(h.site) or {}
-        out[h.name] = SshTarget(h.name, h.address, s.get("user", "root"), int(s.get("port", 22)),
-                                ssh_key_path(s.get("key"), f"spec.sites[{h.site}].ssh.key"), s.get("bastion"))
+        where = f"spec.sites[{h.site}].ssh"
+        key = ssh_key_path(s.get("key"), f"{where}.key")
+        try:
+            escape.ssh_config(s.get("user", "root"))
+        except escape.UnsafeValue as exc:
+            raise InventoryError(f"{where}.user: {exc}") from None
+        for field, value, spaces in (("key", key, True), ("bastion", s.get("bastion"), False)):
+            try:
+                if value is not None:
+                    escape.ssh_config(value, spaces=spaces)
+            except escape.UnsafeValue as exc:
+                raise InventoryError(f"{where}.{field}: {exc}" if field != "key" else f"{where}.key: the path {exc}") from None
+        out[h.name] = SshTarget(h.name, h.address, s.get("user", "root"), int(s.get("port", 22)), key, s.get("bastion"))
     return out
+
+
+def proxy_jump_args(bastion: str) -> str:
+    """ansible_ssh_common_args for a bastion: one shell-quoted -o ProxyJump=..., never a pasted string."""
+    return shlex.join(["-o", f"ProxyJump={escape.ssh_config(bastion)}"])
 
 
 def read_ssh_targets(inventory: Path) -> dict[str, SshTarget]:
@@ -134,7 +153,16 @@ def read_ssh_targets(inventory: Path) -> dict[str, SshTarget]:
 
 
 def _header(plan: Plan, what: str) -> str:
-    return f"# managed by trunkline from blueprint {plan.source} ({plan.center}) by {GENERATOR}.{what}; local edits are overwritten"
+    text = f"managed by trunkline from blueprint {plan.source} ({plan.center}) by {GENERATOR}.{what}; local edits are overwritten"
+    return f"# {escape.comment(text)}"
+
+
+def _store(plan: Plan) -> str:
+    """recording.storage.path, checked where it is written: old files under it are deleted."""
+    try:
+        return escape.store_path(plan.recording["storage"]["path"])
+    except escape.UnsafeValue as exc:
+        raise InventoryError(f"spec.recording.storage.path: {exc}") from None
 
 
 def _set(name: str, addrs: list[str]) -> list[str]:
@@ -261,14 +289,14 @@ def retention_settings(plan: Plan) -> str:
         _header(plan, "retention_settings"),
         f"# read by trunkline-retention: files under the store older than {days} days (the blueprint's",
         "# recording.retention) are deleted, never younger ones",
-        f"TRUNKLINE_RETENTION_DIR={plan.recording['storage']['path']}",
+        f"TRUNKLINE_RETENTION_DIR={escape.shell(_store(plan))}",  # the job sources this file with sh
         f"TRUNKLINE_RETENTION_DAYS={days}",
     ]) + "\n"
 
 
 def recording_nfs_settings(plan: Plan, host: Host) -> str:
     store = plan.hosts_of(host.site, "recording")
-    path = plan.recording["storage"]["path"]
+    path = escape.shell(_store(plan))  # systemd's EnvironmentFile= and sh read the same quoting
     return "\n".join([
         _header(plan, "recording_nfs_settings"),
         "# rtpengine-recording writes to the site's recording store over NFS (rtpengine-recording-nfs-mount.service)",
@@ -286,12 +314,20 @@ def _file(host: Host, path: str, what: str, text: str, mode: str = "0644") -> Re
     return RenderedFile(host.name, path, f"{GENERATOR}.{what}", text.encode(), mode, "root", "root", ())
 
 
+def _timezone(site: str, zone: str) -> str:
+    """The zone becomes /etc/timezone and the /etc/localtime link under /usr/share/zoneinfo."""
+    try:
+        return escape.timezone(zone)
+    except escape.UnsafeValue as exc:
+        raise InventoryError(f"spec.sites[{site}].timezone (or spec.timezone): {exc}") from None
+
+
 def inventory_files(plan: Plan, host: Host, ssh_port: int = 22) -> list[RenderedFile]:
     """Files from the plan that no template makes, placed by the common/rtpengine/recording roles."""
     site = plan.site(host.site)
     files = [
         _file(host, "/etc/nftables.conf", "firewall_ruleset", firewall_ruleset(plan, host, ssh_port), "0755"),
-        _file(host, "/etc/timezone", "timezone", site.timezone + "\n"),
+        _file(host, "/etc/timezone", "timezone", _timezone(site.name, site.timezone) + "\n"),
     ]
     rec = plan.recording
     if host.role == "recording":
@@ -313,8 +349,9 @@ def files_manifest(plan: Plan, files: list[RenderedFile]) -> dict:
 # --- the inventory folder ---------------------------------------------------------------------
 
 
-def _yaml() -> YAML:
-    y = YAML()
+def _yaml():
+    """Strings from the blueprint are written as !unsafe: Ansible never evaluates Jinja in them."""
+    y = escape.unsafe_yaml()
     y.default_flow_style = False
     y.width = 4096
     y.indent(mapping=2, sequence=4, offset=2)
@@ -325,17 +362,25 @@ def _dump(path: Path, comment: str, data: dict) -> None:
     import io
 
     buf = io.StringIO()
-    buf.write("---\n" + "".join(f"# {line}\n" for line in comment.splitlines()))
+    buf.write("---\n" + "".join(f"# {escape.comment(line)}\n" for line in comment.split("\n")))
     _yaml().dump(data, buf)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(buf.getvalue())
 
 
-def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Path) -> list[str]:
+PKI_KEEP = "pki"  # the folder the inventory's pki/README tells users to put certificates and keys in
+WRITTEN = "files/manifest.json"  # trunkline's mark on an inventory: the render manifest format, plus "written"
+
+
+def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Path, force: bool = False,
+                    notes: list[str] | None = None) -> list[str]:
     """Write out/ (replacing it atomically); returns the host names in it.
 
     `ssh` is the blueprint's per-site ssh section (site name -> {user, port, key, bastion});
     `render_dir` is where the render tree is (group_vars/all.yml points there, relatively).
+    What users put in pki/ (certificates, keys) is carried into the new inventory and said in
+    `notes`; a folder that is not a trunkline inventory is refused, or with `force` moved aside.
+    Every string from the blueprint is written !unsafe (Ansible never templates it).
     """
     hosts = onprem_hosts(plan)
     if not hosts:
@@ -343,7 +388,9 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
     targets = ssh_targets(plan, ssh)
     out = Path(out).absolute()
     render_dir = Path(render_dir).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if any(m in str(render_dir) for m in ("{{", "{%", "{#")):
+        raise UsageError(f"--build {render_dir}: holds Jinja markers, which Ansible would evaluate; name another folder")
+    check_output_folder(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     made_by = f"generated by `trunkline inventory {plan.source}` ({plan.center}); regenerate it rather than edit it"
     try:
@@ -355,24 +402,25 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
         for site in sites:
             children[group_of_site(site)] = {"hosts": {h.name: None for h in hosts if h.site == site}}
         for h in hosts:  # connection variables once, in the role group
-            children[group_of_role(h.role)]["hosts"][h.name] = {"ansible_host": h.address}
+            children[group_of_role(h.role)]["hosts"][h.name] = {"ansible_host": unsafe(h.address)}
         _dump(tmp / "hosts.yml", made_by + "\nGroups: one per role and one per site (site_<name>).", {"all": {"children": children}})
 
         rec = plan.recording
         # site.yml sits at the repository's top, so playbook_dir names the render tree wherever the inventory is
         root = Path(__file__).resolve().parents[3]
         render_ref = ("{{ playbook_dir }}/" + str(render_dir.relative_to(root))) if render_dir.is_relative_to(root) else str(render_dir)
+        # the three Jinja values are trunkline's own (Ansible glue); every value from the blueprint is !unsafe
         all_vars = {
-            "trunkline_center": plan.center,
-            "trunkline_blueprint": plan.source,
+            "trunkline_center": unsafe(plan.center),
+            "trunkline_blueprint": unsafe(plan.source),
             "trunkline_render_dir": render_ref,
             "trunkline_files_dir": "{{ inventory_dir }}/files",
             "trunkline_secrets": "{{ lookup('ansible.builtin.env', 'TRUNKLINE_SECRETS', default='{}') | from_json }}",
-            "recording_storage_path": rec["storage"]["path"],
-            "recording_storage_kind": rec["storage"]["kind"],
-            "recording_storage_encryption": rec["storage"]["encryption"],
+            "recording_storage_path": unsafe(rec["storage"]["path"]),
+            "recording_storage_kind": unsafe(rec["storage"]["kind"]),
+            "recording_storage_encryption": unsafe(rec["storage"]["encryption"]),
             "recording_storage_retention_days": plan.sizing.retention_days,
-            "rtpengine_recording_dir": rec["storage"]["path"],
+            "rtpengine_recording_dir": unsafe(rec["storage"]["path"]),
             "rtpengine_recording": rec["mode"] != "none",
         }
         _dump(tmp / "group_vars" / "all.yml",
@@ -380,20 +428,20 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
               "\nnever on a command line or in a file; from AWX, set it from a vaulted credential instead.", all_vars)
         for site in sites:
             t = next(targets[h.name] for h in hosts if h.site == site)
-            v = {"ansible_user": t.user, "ansible_port": t.port}
+            v = {"ansible_user": unsafe(t.user), "ansible_port": t.port}
             if t.key:
-                v["ansible_ssh_private_key_file"] = t.key
+                v["ansible_ssh_private_key_file"] = unsafe(t.key)
             if t.bastion:
-                v["ansible_ssh_common_args"] = f"-o ProxyJump={t.bastion}"
-                v["trunkline_bastion"] = t.bastion
+                v["ansible_ssh_common_args"] = unsafe(proxy_jump_args(t.bastion))
+                v["trunkline_bastion"] = unsafe(t.bastion)
             _dump(tmp / "group_vars" / f"{group_of_site(site)}.yml", made_by + f"\nHow site {site} is reached (the blueprint's ssh section).", v)
         for h in hosts:
-            v = {"trunkline_role": h.role, "trunkline_site": h.site}
+            v = {"trunkline_role": unsafe(h.role), "trunkline_site": unsafe(h.site)}
             if h.role == "sip-proxy" and any(t.transport == "tls" and h.site in t.sites for t in plan.trunks):
                 v.update({
-                    "tls_certificate_ref": f"file:pki/{h.name}.crt",
-                    "tls_private_key_ref": f"file:pki/{h.name}.key",
-                    "tls_ca_ref": "file:pki/ca.crt",
+                    "tls_certificate_ref": unsafe(f"file:pki/{h.name}.crt"),
+                    "tls_private_key_ref": unsafe(f"file:pki/{h.name}.key"),
+                    "tls_ca_ref": unsafe("file:pki/ca.crt"),
                 })
             _dump(tmp / "host_vars" / f"{h.name}.yml", made_by + "\nReferences (*_ref): env:NAME or file:PATH; a relative PATH is relative to this inventory.", v)
 
@@ -407,18 +455,41 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
                 dest.write_bytes(f.content)
                 dest.chmod(int(f.mode, 8))
                 files.append(f)
-        (tmp / "files" / "manifest.json").write_text(json.dumps(files_manifest(plan, files), indent=2) + "\n")
         (tmp / "pki").mkdir()
         (tmp / "pki" / "README").write_text(
             "Certificates of the SIP proxies: <host>.crt, <host>.key and ca.crt, named by the tls_*_ref\n"
-            "references in host_vars/. Keys do not belong in git: .gitignore keeps them out.\n")
+            "references in host_vars/. Keys do not belong in git: .gitignore keeps them out.\n"
+            "`trunkline inventory` carries what you put here into the inventory it writes.\n")
         (tmp / "pki" / ".gitignore").write_text("*.key\n")
+        written = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()) + [WRITTEN]
+        (tmp / WRITTEN).write_text(json.dumps(dict(files_manifest(plan, files), written=sorted(written)), indent=2) + "\n")
+        kept = _carry_pki(out, tmp)
         tmp.chmod(0o755)
-        replace_dir(tmp, out)
+        replace_dir(tmp, out, manifest_path=WRITTEN, prefix="files/", force=force, notes=notes)
+        if kept and notes is not None:
+            notes.append(f"kept what you put in {out / PKI_KEEP}: {', '.join(kept)}")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return [h.name for h in hosts]
+
+
+def _carry_pki(out: Path, tmp: Path) -> list[str]:
+    """Copy the user's files in out/pki (certificates, keys: what pki/README asks for) into the new
+    tree, keeping modes and links; the old tree is only removed after the new one is in place."""
+    src = out / PKI_KEEP
+    if out.is_symlink() or not src.is_dir() or src.is_symlink():
+        return []
+    kept = []
+    for p in sorted(src.rglob("*")):
+        rel = p.relative_to(src)
+        if rel.as_posix() in ("README", ".gitignore") or (p.is_dir() and not p.is_symlink()):
+            continue
+        dest = tmp / PKI_KEEP / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, dest, follow_symlinks=False)
+        kept.append(rel.as_posix())
+    return kept
 
 
 def chroot_vars() -> dict:
@@ -440,7 +511,7 @@ def chroot_vars() -> dict:
 
 
 def _write_pyinfra(path: Path, hosts: list[Host], targets: dict[str, SshTarget], made_by: str) -> None:
-    lines = [f"# {made_by}", "# pyinfra inventory: groups per role and per site, e.g.",
+    lines = [f"# {escape.comment(made_by)}", "# pyinfra inventory: groups per role and per site, e.g.",
              "#   pyinfra inventories/<center>/inventory.py exec -- uptime",
              "# `trunkline apply --engine pyinfra` builds the same hosts in code from hosts.yml.",
              "from pathlib import Path", "",
@@ -455,9 +526,10 @@ def _write_pyinfra(path: Path, hosts: list[Host], targets: dict[str, SshTarget],
         data = {"trunkline_host": h.name, "ssh_user": t.user, "ssh_port": t.port}
         if t.key:
             data["ssh_key"] = t.key
+        lit = escape.python_literal  # data as Python literals, never pasted into code
         if not t.bastion:
-            return f"    ({h.name!r}, {dict(data, ssh_hostname=t.address)!r}),"
-        return f"    ({h.name!r}, {{**{data!r}, \"ssh_config_file\": _SSH_CONFIG}}),"
+            return f"    ({lit(h.name)}, {lit(dict(data, ssh_hostname=t.address))}),"
+        return f"    ({lit(h.name)}, {{**{lit(data)}, \"ssh_config_file\": _SSH_CONFIG}}),"
 
     for group, members in groups.items():
         lines += [f"{group} = [", *[entry(h) for h in members], "]", ""]
@@ -465,14 +537,15 @@ def _write_pyinfra(path: Path, hosts: list[Host], targets: dict[str, SshTarget],
 
 
 def _write_ssh_config(path: Path, hosts: list[Host], targets: dict[str, SshTarget], made_by: str) -> None:
-    lines = [f"# {made_by}", "# ssh -F ssh_config <host>; the plan's addresses with the blueprint's per-site ssh settings", ""]
+    lines = [f"# {escape.comment(made_by)}", "# ssh -F ssh_config <host>; the plan's addresses with the blueprint's per-site ssh settings", ""]
+    v = escape.ssh_config  # one value per keyword: refuses what could start another keyword or option
     for h in hosts:
         t = targets[h.name]
-        lines += [f"Host {h.name}", f"    HostName {t.address}", f"    User {t.user}", f"    Port {t.port}"]
+        lines += [f"Host {v(h.name)}", f"    HostName {v(t.address)}", f"    User {v(t.user)}", f"    Port {t.port}"]
         if t.key:
-            lines.append(f"    IdentityFile {t.key}")
+            lines.append(f"    IdentityFile {v(t.key, spaces=True)}")
         if t.bastion:
-            lines.append(f"    ProxyJump {t.bastion}")
+            lines.append(f"    ProxyJump {v(t.bastion)}")
         lines.append("")
     path.write_text("\n".join(lines))
 
@@ -492,7 +565,7 @@ def load_inventory(inventory: Path) -> Inventory:
     inventory = Path(inventory)
     if not (inventory / "hosts.yml").exists():
         raise UsageError(f"{inventory}: no hosts.yml; write it with trunkline inventory BLUEPRINT -o {inventory}")
-    y = YAML(typ="safe")
+    y = escape.unsafe_yaml("safe")  # !unsafe values come back as escape.Unsafe (data, not Jinja)
     data = y.load((inventory / "hosts.yml").read_text()) or {}
     groups: dict[str, list[str]] = {}
     inline: dict[str, dict] = {}

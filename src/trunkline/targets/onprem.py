@@ -327,6 +327,7 @@ def apply(plan: Plan, ssh: dict[str, dict], *, engine: str = "pyinfra", limit: l
     """Render, check the inventory, resolve secrets, then run the engine on the chosen hosts."""
     from trunkline.deploys import HostJob, all_role_defaults
     from trunkline.render import render_site
+    from trunkline.render.escape import Unsafe
 
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine}: use one of {', '.join(ENGINES)}")
@@ -343,7 +344,8 @@ def apply(plan: Plan, ssh: dict[str, dict], *, engine: str = "pyinfra", limit: l
     defaults = all_role_defaults()
     jobs = []
     for h in hosts:
-        own = {k: v for k, v in loaded.hosts[h.name].items() if not (isinstance(v, str) and "{{" in v)}
+        # Jinja values are Ansible glue and left out; !unsafe ones are blueprint data, kept as they are
+        own = {k: v for k, v in loaded.hosts[h.name].items() if not (isinstance(v, str) and not isinstance(v, Unsafe) and "{{" in v)}
         jobs.append(HostJob(h.name, h.role, h.site, entries[h.name], build, inventory / "files",
                             {**defaults, **own, **(chroot_overrides() if chroot else {})}))
     from trunkline.deploys import unplaced

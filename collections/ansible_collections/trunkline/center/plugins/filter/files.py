@@ -15,23 +15,26 @@ import re
 from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
-from markupsafe import escape
+
+from trunkline.render.escape import UnsafeValue, secret_value
 
 MARKER = re.compile(r"@@secret:([^@\s]+)@@")
 
 
 def resolve_secrets(text, secrets, path=""):
-    """Replace each marker with its reference's value (trailing newlines dropped; XML-escaped in
-    .xml files). A reference without a value is an error that names the reference, never a value."""
+    """Replace each marker with its reference's value (trailing newlines dropped), escaped for the
+    file's format by trunkline's one escaper (XML-escaped in .xml files, one line elsewhere), as
+    the pyinfra deploys do. A reference without a value is an error that names the reference, never a value."""
     secrets = secrets or {}
 
     def value(m):
         ref = m.group(1)
         if ref not in secrets:
             raise AnsibleFilterError(f"{path}: no value for the secret reference {ref}; set it in TRUNKLINE_SECRETS")
-        v = str(secrets[ref]).rstrip("\n")
-        # markupsafe's escape, as trunkline's pyinfra deploys use: both engines place the same bytes
-        return str(escape(v)) if str(path).endswith(".xml") else v
+        try:
+            return secret_value(str(secrets[ref]).rstrip("\n"), str(path))
+        except UnsafeValue as exc:
+            raise AnsibleFilterError(f"{exc} (reference {ref})") from None
 
     return MARKER.sub(value, str(text))
 
