@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from onprem_support import BLUEPRINT, CACHE, SECRETS, SETS, apply_cli, cli, fresh_roots, sets_args
+from onprem_support import BLUEPRINT, CACHE, SECRETS, SETS, apply_cli, cli, fresh_roots, sets_args, unmount_roots
 
 
 def pytest_configure(config):
@@ -59,8 +59,8 @@ def pristine() -> Path:
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory, plan):
     """An inventory (with a throwaway CA for the proxies' TLS) and a build folder shared by all
-    applies; the roots copied under it (about 0.5 GB each) are removed at the end unless
-    TRUNKLINE_KEEP_ROOTS is set."""
+    applies; the roots made under it (overlays on the pristine root) are unmounted and removed
+    at the end unless TRUNKLINE_KEEP_ROOTS is set."""
     from trunkline.targets.lab import make_lab_pki
 
     work = tmp_path_factory.mktemp("onprem")
@@ -69,6 +69,7 @@ def workdir(tmp_path_factory, plan):
     make_lab_pki(plan, work / "inventory" / "pki")
     yield work
     if not os.environ.get("TRUNKLINE_KEEP_ROOTS"):
+        unmount_roots()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -89,9 +90,8 @@ class Applied:
 _applied: dict[str, Applied] = {}
 
 
-@pytest.fixture(scope="session", params=["pyinfra", "ansible"])
-def applied(request, pristine, workdir, secrets_env) -> Applied:
-    engine = request.param
+def applied_with(engine: str, pristine: Path, workdir: Path) -> Applied:
+    """The session's two applies of one engine (made on first use, then shared)."""
     if engine not in _applied:
         roots = fresh_roots(pristine, workdir / f"roots-{engine}")
         first = apply_cli(workdir, roots, engine, "--json")
@@ -100,3 +100,13 @@ def applied(request, pristine, workdir, secrets_env) -> Applied:
         assert second.exit_code == 0, second.output
         _applied[engine] = Applied(engine, roots, first, second)
     return _applied[engine]
+
+
+@pytest.fixture(scope="session", params=["pyinfra", "ansible"])
+def applied(request, pristine, workdir, secrets_env) -> Applied:
+    return applied_with(request.param, pristine, workdir)
+
+
+@pytest.fixture(scope="session")
+def pyinfra_applied(pristine, workdir, secrets_env) -> Applied:
+    return applied_with("pyinfra", pristine, workdir)
