@@ -145,3 +145,23 @@ def test_plan_says_no_recordings_when_recording_is_off():
     assert result.exit_code == 0, result.output
     line = next(l for l in result.output.splitlines() if "recordings" in l)
     assert "none (recording.mode: none)" in line and "0 B" not in line
+
+
+def test_check_command_passes_a_rendered_tree_and_names_a_rejected_file(tmp_path):
+    out = tmp_path / "build"
+    assert run("render", BASE, "-o", out, "--no-check").exit_code == 0
+    good = run("check", out, "--json")
+    assert good.exit_code == 0, good.output
+    results = json.loads(good.stdout)["results"]
+    assert {r["checker"] for r in results} >= {"kamailio -c", "XML parser"} and all(r["status"] == "passed" for r in results)
+    cfg = next(out.glob("*/etc/kamailio/kamailio.cfg"))
+    cfg.write_text(cfg.read_text().replace("request_route {", "request_route {\n    no_such_function();", 1))
+    bad = run("check", out)
+    assert bad.exit_code == 1
+    assert f"{cfg.parent.parent.parent.name}:/etc/kamailio/kamailio.cfg: kamailio -c" in bad.output
+    assert "1 failed" in bad.output
+
+
+def test_check_command_on_a_folder_without_a_manifest_says_how_to_make_one(tmp_path):
+    result = run("check", tmp_path, "--json")
+    assert result.exit_code == 2 and "render into it first" in json.loads(result.stdout)["message"]

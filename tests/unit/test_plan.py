@@ -174,3 +174,27 @@ def test_recording_without_a_media_relay_is_refused_with_the_fix(base_data):
     base_data["spec"]["sites"][0].setdefault("sip_proxy", {})["media_relay"] = "none"
     with pytest.raises(BlueprintError, match=r"sip_proxy.media_relay.*no media relay.*set media_relay: rtpengine, or recording.mode: none"):
         _plan(base_data)
+
+
+def test_a_fixed_trunk_that_blocks_more_than_its_grade_of_service_is_a_warning_with_the_size_it_needs(base_data):
+    base_data["spec"]["trunks"][0]["channels"] = 5
+    plan = _plan(base_data)
+    traffic = 120 * 180 / 3600  # 6 E offered to the one trunk
+    need = sizing.erlang_b_channels(traffic, 0.01)
+    assert plan.trunks[0].channels == 5 and plan.trunks[0].blocking == pytest.approx(sizing.erlang_b(traffic, 5), abs=1e-6)
+    assert any(w.startswith("trunk carrier: 5 channels block") and f"set spec.trunks[0].channels to {need} or auto" in w
+               for w in plan.warnings)
+
+
+def test_a_fixed_trunk_at_its_grade_of_service_gives_no_warning(base_data):
+    traffic = 120 * 180 / 3600
+    base_data["spec"]["trunks"][0]["channels"] = sizing.erlang_b_channels(traffic, 0.01)
+    assert not [w for w in _plan(base_data).warnings if w.startswith("trunk ")]
+
+
+def test_two_trunks_share_the_busy_hour_traffic_evenly(base_data):
+    trunk = dict(base_data["spec"]["trunks"][0])
+    base_data["spec"]["trunks"].append({**trunk, "name": "carrier-b", "peers": ["192.0.2.20"]})
+    plan = _plan(base_data)
+    half = 120 * 180 / 3600 / 2
+    assert [t.channels for t in plan.trunks] == [sizing.erlang_b_channels(half, 0.01)] * 2
