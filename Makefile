@@ -9,7 +9,7 @@ DEMO    ?= blueprints/acme-bank.yaml
 CENTER   = $(shell sed -n 's/^  name: *\([a-z0-9-]*\).*/\1/p' $(DEMO) | head -1)
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test deps apt lint bench down clean
+.PHONY: demo test deps apt freeswitch freeswitch-if-possible lint bench down clean
 
 # the main job on the embedded default target, the lab: validate, plan, render, up, calls, verify
 demo: deps
@@ -30,7 +30,7 @@ demo: deps
 test: deps
 	$(BIN)/python -m pytest -q
 
-deps: apt $(STAMP)
+deps: apt $(STAMP) freeswitch-if-possible
 
 # apt only for packages not yet installed, so a second run is quick and needs no network
 apt:
@@ -40,6 +40,16 @@ apt:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# FreeSWITCH 1.10.12 (Debian 12 has no package) under /opt/trunkline/freeswitch, from FREESWITCH_TARBALL
+# (a tree packaged by scripts/freeswitch/build.sh), FREESWITCH_SRC (its source archives; a 4-6 min
+# build) or the pinned upstream commits (internet). Quick and offline once installed.
+freeswitch: apt
+	scripts/freeswitch/install.sh
+
+# the lab runs FreeSWITCH on its media nodes; with no source at all, deps goes on (SIPp stands in)
+freeswitch-if-possible: apt
+	scripts/freeswitch/install.sh --optional
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
