@@ -173,10 +173,11 @@ def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -
     return out
 
 
-def _fields_of(plan: Plan, exc: Exception) -> str:
-    """The plan fields whose value a refused value came from (searched only when a render fails)."""
-    text = str(exc)
-    found: list[str] = []
+def _fields_of(plan: Plan, exc: escape.UnsafeValue) -> str:
+    """The plan fields a refused value came from (searched only when a render fails): the fields
+    equal to it, else those that hold it (a template may have cut or lower-cased the value)."""
+    value = str(exc.value)
+    strings: list[tuple[str, str]] = []
 
     def walk(node, path: str) -> None:
         if isinstance(node, dict):
@@ -185,10 +186,11 @@ def _fields_of(plan: Plan, exc: Exception) -> str:
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 walk(v, f"{path}[{i}]")
-        elif isinstance(node, str) and node and escape.shown(node) in text:
-            found.append(path)
+        elif isinstance(node, str) and node:
+            strings.append((path, node))
 
     walk(plan.model_dump(mode="json"), "")
+    found = [p for p, s in strings if s == value] or [p for p, s in strings if value and value.lower() in s.lower()]
     return ", ".join(f"plan.{p}" for p in found[:3]) or "a plan value"
 
 

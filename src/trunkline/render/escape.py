@@ -33,9 +33,14 @@ from trunkline.errors import TrunklineError
 
 
 class UnsafeValue(TrunklineError):
-    """A value that its output format cannot hold as data; the message names the value and the rule."""
+    """A value that its output format cannot hold as data; the message names the value and the rule
+    (never a secret's value); .value is the value refused, for callers that look up its field."""
 
     exit_code = 2
+
+    def __init__(self, message: str, value: object = None):
+        super().__init__(message)
+        self.value = value
 
 
 def shown(value: object, limit: int = 60) -> str:
@@ -45,7 +50,7 @@ def shown(value: object, limit: int = 60) -> str:
 
 
 def _refuse(value: object, why: str, fix: str) -> UnsafeValue:
-    return UnsafeValue(f"{shown(value)} {why}; {fix}")
+    return UnsafeValue(f"{shown(value)} {why}; {fix}", value)
 
 
 def _is_control(ch: str) -> bool:
@@ -147,14 +152,15 @@ def python_literal(value: object) -> str:
 
 # --- ssh_config -------------------------------------------------------------------------------
 
-_SSH_QUOTE = re.compile(r"[\s#'=,]")
+_SSH_QUOTE = re.compile(r"[\s#'=]")
+_SSH_HOP = re.compile(r"^(?:[A-Za-z0-9._][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
 def ssh_config(value: object, spaces: bool = False) -> str:
-    """A value after an ssh_config keyword. Refused: control characters (a newline starts a new
-    keyword), a leading '-' (read as an option when the value reaches a command line), double
-    quotes and backslashes (ssh's own quoting), and whitespace unless `spaces` (a path).
-    Quoted when it holds whitespace, '#', "'", '=' or ','; bare otherwise."""
+    """A value after an ssh_config keyword (and in -o KEY=VALUE). Refused: control characters (a
+    newline starts a new keyword), a leading '-' (read as an option when the value reaches a
+    command line), double quotes and backslashes (ssh's own quoting). A path (`spaces`) is quoted
+    when it holds whitespace, '#', "'" or '='; any other value (a user, a host) may not hold them."""
     text = str(value)
     if not text:
         raise _refuse(text, "is empty", "give a value")
@@ -164,9 +170,20 @@ def ssh_config(value: object, spaces: bool = False) -> str:
         raise _refuse(text, "starts with '-', which ssh reads as an option", "remove the leading '-'")
     if '"' in text or "\\" in text:
         raise _refuse(text, "holds a double quote or a backslash (ssh_config quoting)", "remove them")
-    if not spaces and any(c.isspace() for c in text):
-        raise _refuse(text, "holds whitespace, which would start a further argument", "remove the spaces")
-    return f'"{text}"' if _SSH_QUOTE.search(text) else text
+    if _SSH_QUOTE.search(text):
+        if not spaces:
+            raise _refuse(text, "holds whitespace, '#', \"'\" or '=', which would start a further argument or a comment",
+                          "remove them")
+        return f'"{text}"'
+    return text
+
+
+def ssh_jump(value: object) -> str:
+    """A ProxyJump value: [user@]host[:port], comma-separated hops, each by a strict pattern."""
+    text = ssh_config(value)
+    if not all(_SSH_HOP.match(hop) for hop in text.split(",")):
+        raise _refuse(text, "is not a jump host ([user@]host[:port], hops separated by commas)", "write e.g. deploy@jump.example.net:22")
+    return text
 
 
 # --- tmpfiles.d and exports(5) ----------------------------------------------------------------
@@ -222,8 +239,8 @@ def store_path(value: object) -> str:
     """A folder that tmpfiles.d ages and the retention job deletes old files under: absolute,
     normalised, at least two levels deep and outside the system's own folders."""
     text = str(value)
-    if "\x00" in text:
-        raise _refuse(text, "holds NUL, which no path can hold", "remove it")
+    if _controls(text):  # /etc/default files read by sh and systemd hold it on one line
+        raise _refuse(text, f"holds {', '.join(_controls(text))}; a recording store path is one line of text", "remove them")
     _absolute_normalised(text, "recording store")
     if text.count("/") < 2 or any(text == s or text.startswith(s + "/") for s in _SYSTEM):
         raise _refuse(text, "is a system folder (or too near the root); old files under the recording store are deleted",
@@ -270,7 +287,7 @@ def secret_ref(ref: object) -> str:
     text = str(ref)
     if not SECRET_REF.match(text):
         raise UnsafeValue(f"a secret reference holds characters outside letters, digits and _ . / # ~ + : , = - "
-                          f"({len(text)} characters; not shown); write env:NAME, file:/path or vault:path#key")
+                          f"({len(text)} characters; not shown); write env:NAME, file:/path or vault:path#key", text)
     return text
 
 

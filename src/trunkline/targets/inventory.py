@@ -119,10 +119,10 @@ def ssh_targets(plan: Plan, ssh: dict[str, dict]) -> dict[str, SshTarget]:
             escape.ssh_config(s.get("user", "root"))
         except escape.UnsafeValue as exc:
             raise InventoryError(f"{where}.user: {exc}") from None
-        for field, value, spaces in (("key", key, True), ("bastion", s.get("bastion"), False)):
+        for field, value, check in (("key", key, lambda v: escape.ssh_config(v, spaces=True)), ("bastion", s.get("bastion"), escape.ssh_jump)):
             try:
                 if value is not None:
-                    escape.ssh_config(value, spaces=spaces)
+                    check(value)
             except escape.UnsafeValue as exc:
                 raise InventoryError(f"{where}.{field}: {exc}" if field != "key" else f"{where}.key: the path {exc}") from None
         out[h.name] = SshTarget(h.name, h.address, s.get("user", "root"), int(s.get("port", 22)), key, s.get("bastion"))
@@ -131,7 +131,7 @@ def ssh_targets(plan: Plan, ssh: dict[str, dict]) -> dict[str, SshTarget]:
 
 def proxy_jump_args(bastion: str) -> str:
     """ansible_ssh_common_args for a bastion: one shell-quoted -o ProxyJump=..., never a pasted string."""
-    return shlex.join(["-o", f"ProxyJump={escape.ssh_config(bastion)}"])
+    return shlex.join(["-o", f"ProxyJump={escape.ssh_jump(bastion)}"])
 
 
 def read_ssh_targets(inventory: Path) -> dict[str, SshTarget]:
@@ -545,7 +545,7 @@ def _write_ssh_config(path: Path, hosts: list[Host], targets: dict[str, SshTarge
         if t.key:
             lines.append(f"    IdentityFile {v(t.key, spaces=True)}")
         if t.bastion:
-            lines.append(f"    ProxyJump {v(t.bastion)}")
+            lines.append(f"    ProxyJump {escape.ssh_jump(t.bastion)}")
         lines.append("")
     path.write_text("\n".join(lines))
 
