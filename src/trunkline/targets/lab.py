@@ -7,6 +7,8 @@ Layout for center C (all of it made, recorded and removed by trunkline):
                        carrier. The machine's own namespace gets no address, route or bridge.
   tl-C-<host>          one per host of the plan, `eth0` on its site bridge, addressed from the plan.
   tl-C-carrier-<trunk> one per trunk, holding the trunk's peer addresses; SIPp calls from here.
+  tl-C-stranger        an address that is no trunk's peer (STRANGER), routed to every site like a
+                       carrier: what a scanner on the internet would send from.
 
 Each host also gets a mount namespace in which /etc and /var are overlays (the rendered files
 are placed at their server paths, with their owners and modes) and /run, /tmp are its own
@@ -47,6 +49,7 @@ SIPP_DIR = Path(__file__).parent / "sipp"
 SIPP_SOCKET_BUFFER = 4 << 20
 # the lab's state folder as each host sees it: its own /tmp and /run hide wherever the state lives
 LAB_SRC = "/run/trunkline-lab"
+STRANGER = "192.0.2.66"  # the stranger namespace's address: no trunk's peer, documentation range
 PROGRAMS = {"kamailio": "kamailio", "keepalived": "keepalived", "rtpengine": "rtpengine-daemon", "sipp": "sip-tester",
 "openssl": "openssl", "nsenter": "util-linux"}
 
@@ -122,6 +125,10 @@ def core_ns(center: str) -> str:
 
 def carrier_ns(center: str, trunk: str) -> str:
     return f"tl-{center}-carrier-{trunk}"
+
+
+def stranger_ns(center: str) -> str:
+    return f"tl-{center}-stranger"
 
 
 def mount_file(center: str, host: str) -> Path:
@@ -227,6 +234,10 @@ def make_lab_pki(plan: Plan, out: Path) -> None:
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .sign(ca_key, hashes.SHA256()))
     (out / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    # the carriers' CAs that trunks declare (tls.ca: file:...), one bundle as the tls role places it
+    cas = [Path(t.tls_ca_ref.removeprefix("file:")).read_bytes() for t in plan.trunks if t.tls_ca_ref]
+    if cas:
+        (out / "carriers-ca.crt").write_bytes(b"".join(c if c.endswith(b"\n") else c + b"\n" for c in cas))
     for host in plan.hosts:
         if host.role != "sip-proxy":
             continue
@@ -290,6 +301,18 @@ def build_network(state: LabState, plan: Plan) -> None:
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "route", "add", gw, "dev", "eth0")
         _ip("-n", ns, "route", "add", "default", "via", gw, "src", trunk.peers[0])
+    # a stranger: reaches every site as a carrier does, from an address no trunk lists
+    ns = stranger_ns(c)
+    _add_ns(state, ns)
+    gw = "169.254.255.1"
+    _ip("-n", core, "link", "add", "x0", "type", "veth", "peer", "name", "eth0", "netns", ns)
+    _ip("-n", core, "addr", "add", f"{gw}/32", "dev", "x0")
+    _ip("-n", core, "link", "set", "x0", "up")
+    _ip("-n", core, "route", "add", f"{STRANGER}/32", "dev", "x0")
+    _ip("-n", ns, "addr", "add", f"{STRANGER}/32", "dev", "eth0")
+    _ip("-n", ns, "link", "set", "eth0", "up")
+    _ip("-n", ns, "route", "add", gw, "dev", "eth0")
+    _ip("-n", ns, "route", "add", "default", "via", gw, "src", STRANGER)
 
 
 # --- hosts' file systems --------------------------------------------------------------------
@@ -346,6 +369,7 @@ def _place_files(center: str, host: Host, entries: list[dict]) -> None:
         script.append("install -d -o root -g kamailio -m 0750 /etc/kamailio/tls")
         for name, mode in (("ca.crt", "0644"), (f"{host.name}.crt", "0644"), (f"{host.name}.key", "0640")):
             script.append(f"install -o root -g kamailio -m {mode} '{LAB_SRC}/pki/{name}' /etc/kamailio/tls/{name}")
+        script.append(f"[ ! -f '{LAB_SRC}/pki/carriers-ca.crt' ] || install -o root -g kamailio -m 0644 '{LAB_SRC}/pki/carriers-ca.crt' /etc/kamailio/tls/carriers-ca.crt")
         script.append("install -d -o kamailio -g kamailio -m 0750 /run/kamailio")
     if any(e["path"].startswith("/etc/tmpfiles.d/") for e in entries):
         # what systemd does at boot: make the folders the rendered tmpfiles.d entries name
@@ -531,6 +555,26 @@ def sip_options(center: str, from_ns: str, source: str, target: str, port: int =
     proc = _run(in_ns(from_ns, ["python3", "-c", code, source, target, str(port), str(timeout)]), check=False, timeout=timeout + 10)
     line = proc.stdout.strip()
     return line or None
+
+
+def sip_send(from_ns: str, source: str, target: str, message: str, port: int = 5060, timeout: float = 2.0) -> list[str]:
+    """Send one raw SIP message over UDP from a namespace and return what comes back (whole
+    messages) until a final answer (2xx-6xx) or `timeout` s of silence. {port} in the message is the
+    sender's local port (for Via and Contact)."""
+    code = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(float(sys.argv[4]));s.bind((sys.argv[1],0))\n"
+        "m=sys.stdin.read().replace('{port}',str(s.getsockname()[1]))\n"
+        "s.sendto(m.encode(),(sys.argv[2],int(sys.argv[3])))\n"
+        "while True:\n"
+        " try:\n  r=s.recv(65535).decode(errors='replace')\n"
+        " except OSError:\n  break\n"
+        " sys.stdout.write(r+'\\0');sys.stdout.flush()\n"
+        " if not r.startswith('SIP/2.0 1'):\n  break\n"
+    )
+    proc = _run(in_ns(from_ns, ["python3", "-c", code, source, target, str(port), str(timeout)]), check=False,
+                timeout=timeout * 10 + 10, input=message)
+    return [m for m in proc.stdout.split("\0") if m]
 
 
 # --- up / down / status ---------------------------------------------------------------------
