@@ -28,6 +28,12 @@ def run(job: HostJob) -> None:
         job.notify("restart kamailio", files.put(
             name=f"Place the TLS material of the host: {name}", src=io.BytesIO(job.secrets[ref].encode()),
             dest=f"{v['tls_dir']}/{name}", user="root", group=v["tls_group"], mode=mode))
+    cas = v.get("tls_carrier_ca_refs") or []
+    if cas:  # trunks[].tls.ca: the carriers' CAs, one bundle that tls.cfg checks client certificates against
+        bundle = "".join(job.secrets[ref].strip() + "\n" for ref in cas)
+        job.notify("restart kamailio", files.put(
+            name="Place the CA certificates the trunks declare as one bundle, for mutual TLS with those carriers",
+            src=io.BytesIO(bundle.encode()), dest=f"{v['tls_dir']}/carriers-ca.crt", user="root", group=v["tls_group"], mode="0644"))
 
 
 def handlers(job: HostJob) -> None:
