@@ -54,6 +54,9 @@ unpack() {
   $SUDO tar -C "$tmp" -xJf "$tarball"
   [ -x "$tmp/freeswitch/bin/freeswitch-reloc" ] || { say "$tarball holds no freeswitch/bin/freeswitch-reloc: not a tree made by build.sh --tarball" >&2; exit 1; }
   "$tmp/freeswitch/bin/freeswitch-reloc" -version >/dev/null || { say "the unpacked tree does not run (a missing runtime library?)" >&2; exit 1; }
+  # FreeSWITCH's sample configuration stays only as a reference: started without -conf, FreeSWITCH
+  # finds no configuration instead of one whose event socket takes the public password ClueCon
+  $SUDO mv "$tmp/freeswitch/conf" "$tmp/freeswitch/conf.vanilla"
   if [ -e "$PREFIX" ]; then old="$parent/.freeswitch.old.$$"; $SUDO mv "$PREFIX" "$old"; fi
   $SUDO mv "$tmp/freeswitch" "$PREFIX"
   [ -z "$old" ] || $SUDO rm -rf "$old"
