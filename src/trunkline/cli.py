@@ -573,6 +573,7 @@ def comply_cmd(
     layers: Optional[list[Path]] = typer.Option(None, "--layer", "-l", help=LAYER_HELP),
     sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="same as --format json"),
+    strict: bool = typer.Option(False, "--strict", help="a control that could not be evaluated fails the run too"),
 ) -> None:
     """Evaluate the compliance packs on the blueprint, its rendered files and (--live) its hosts. Exit 1 when a control fails."""
     from trunkline.comply.evaluate import comply
@@ -584,7 +585,7 @@ def comply_cmd(
             raise UsageError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
         if live is not None and live not in ("lab", "onprem"):
             raise UsageError(f"--live {live}: use lab or onprem")
-        report = comply(_layers(blueprint, layers), sets or [], packs, waivers, live)
+        report = comply(_layers(blueprint, layers), sets or [], packs, waivers, live, strict=strict)
         if output:
             try:
                 output.write_text(render_report(report, fmt), encoding="utf-8")

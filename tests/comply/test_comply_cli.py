@@ -19,7 +19,15 @@ def run(*args):
 def test_an_example_that_meets_its_packs_exits_0():
     result = run(ROOT / "blueprints" / "clinic.yaml")
     assert result.exit_code == 0, result.output
-    assert "riverside-clinic: 19 passed, 0 failed" in result.output
+    assert "riverside-clinic: 21 passed, 0 failed, 0 errors, 0 waived, 2 not evaluated" in result.output
+
+
+def test_not_evaluated_is_shown_with_its_reason_and_fails_the_run_only_under_strict():
+    result = run(ROOT / "blueprints" / "clinic.yaml")
+    assert "NOT EVALUATED hipaa/encryption-at-rest (high)" in result.output
+    assert "nothing trunkline renders encrypts /srv/recordings" in result.output
+    strict = run(ROOT / "blueprints" / "clinic.yaml", "--strict")
+    assert strict.exit_code == 1, strict.output
 
 
 def test_a_failing_control_exits_1_and_names_place_and_fix():

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def tls_server(tmp: Path, min_protocol: str, weak: bool = False):
+def tls_server(tmp: Path, min_protocol: str, weak: bool = False, cipher: str | None = None):
     """openssl s_server on 127.0.0.1 with a throwaway certificate; stopped (by its pid) on exit."""
     key, cert = tmp / "key.pem", tmp / "cert.pem"
     subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -42,6 +43,8 @@ def tls_server(tmp: Path, min_protocol: str, weak: bool = False):
     argv = [OPENSSL, "s_server", "-accept", f"127.0.0.1:{port}", "-key", key, "-cert", cert, "-min_protocol", min_protocol, "-quiet"]
     if weak:  # a deliberately weakened listener: TLS 1.0 needs the legacy security level on this side too
         argv += ["-cipher", "DEFAULT@SECLEVEL=0"]
+    if cipher:  # a listener with its own cipher string (e.g. one that still takes NULL ciphers)
+        argv += ["-cipher", cipher]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
@@ -54,6 +57,39 @@ def tls_server(tmp: Path, min_protocol: str, weak: bool = False):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def sip_server(answers: dict[str, list[int]], ban_after: int = 0, bans: Path | None = None):
+    """A UDP SIP stand-in on 127.0.0.1: answers each method with its status codes (none: silent); with
+    ban_after, a source that sends more than that many requests is written to `bans`, as pike would ban it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+    seen: dict[str, int] = {}
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(65535)
+            except OSError:
+                continue
+            method = data.split(b" ", 1)[0].decode()
+            seen[peer[0]] = seen.get(peer[0], 0) + 1
+            if ban_after and seen[peer[0]] > ban_after and bans is not None:
+                bans.write_text(f"ipban: {peer[0]} = 1\n")
+            for code in answers.get(method, []):
+                sock.sendto(f"SIP/2.0 {code} Stand-in\r\nContent-Length: 0\r\n\r\n".encode(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        sock.close()
 
 
 def _build(root: Path, tree: list[dict]) -> None:
@@ -81,11 +117,18 @@ def run_case(case: dict, tmp_path: Path):
     if "root" in inspect.signature(fn).parameters:
         params["root"] = str(root)
     host = testinfra.get_host("local://")
+    params.update({k: (v.replace("{root}", str(root)) if isinstance(v, str) else v) for k, v in (case.get("params") or {}).items()})
+    if "vantage" in inspect.signature(fn).parameters:  # this machine stands for the carrier's or the stranger's side
+        params["vantage"] = lambda kind, plan_host: (host, "127.0.0.1")
+    sip = case.get("sip_server")
+    if sip:
+        with sip_server(sip.get("answers", {}), sip.get("ban_after", 0), root / "bans") as port:
+            return fn(host, plan.host(case["host"]), plan, **params, address="127.0.0.1", port=port)
     server = case.get("tls_server")
     if server and server.get("absent"):
         return fn(host, plan.host(case["host"]), plan, **params, address="127.0.0.1", port=_free_port())
     if server:
-        with tls_server(tmp_path, server["min_protocol"], server.get("weak", False)) as port:
+        with tls_server(tmp_path, server["min_protocol"], server.get("weak", False), server.get("cipher")) as port:
             return fn(host, plan.host(case["host"]), plan, **params, address="127.0.0.1", port=port)
     return fn(host, plan.host(case["host"]), plan, **params)
 

@@ -45,9 +45,24 @@ def test_sarif_of_a_failing_report_is_valid_sarif_2_1_0(failing):
     assert {r["ruleId"] for r in run["results"]} >= {"pci-dss-4/pause-on-payment", "pci-dss-4/rendered-crypto-in-transit"}
 
 
-def test_sarif_of_a_passing_example_is_valid_and_has_no_results():
+def test_sarif_of_a_passing_example_is_valid_and_has_only_notes_for_what_was_not_evaluated():
     log = _validate(to_sarif(comply(ROOT / "blueprints" / "acme-bank.yaml", today=TODAY)))
-    assert log["runs"][0]["results"] == []
+    results = log["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == {"pci-dss-4/recordings-encrypted", "mlps-3/storage-encryption"}
+    assert all(r["level"] == "note" and r["properties"]["status"] == "not-evaluated" for r in results)
+    assert all(r["message"]["text"].startswith("not evaluated: ") and "cloud resource" in r["message"]["text"] for r in results)
+
+
+def test_not_evaluated_is_neither_pass_nor_fail_in_json_and_junit(tmp_path):
+    report = comply(ROOT / "blueprints" / "clinic.yaml", today=TODAY)
+    body = json.loads(to_json(report))
+    result = next(r for r in body["results"] if r["control"] == "hipaa/encryption-at-rest")
+    assert result["status"] == "not-evaluated" and "no fscrypt policy or LUKS volume" in result["reason"]
+    assert body["ok"] is True and body["summary"]["not-evaluated"] == 2
+    path = tmp_path / "comply.xml"
+    path.write_text(to_junit(report))
+    case = next(c for s in JUnitXml.fromfile(str(path)) for c in s if c.name == "hipaa/encryption-at-rest")
+    assert [type(x) for x in case.result] == [Skipped] and case.result[0].message.startswith("not evaluated: ")
 
 
 def test_sarif_blueprint_results_point_at_file_line_and_field(failing):

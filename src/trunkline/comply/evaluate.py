@@ -19,7 +19,7 @@ from trunkline.blueprint.models import Center
 from trunkline.comply import blueprint as bp_checks
 from trunkline.comply import files as file_checks
 from trunkline.comply import hosts as host_checks
-from trunkline.comply.findings import ControlResult, Fail, NotApplicable, Report, Waiver
+from trunkline.comply.findings import ControlResult, Fail, NotApplicable, NotEvaluated, Report, Waiver
 from trunkline.comply.packs import Control, Pack, select_packs
 from trunkline.plan.topology import Plan, build_plan
 from trunkline.render import RenderedFile, render_plan
@@ -70,6 +70,8 @@ def _evaluate(control: Control, subject: Subject, packs: list[Pack], connect) ->
         return ControlResult(control, "error", reason=f"check {control.check} could not run: {type(exc).__name__}: {exc}")
     if isinstance(result, NotApplicable):
         return ControlResult(control, "skip", reason=result.reason)
+    if isinstance(result, NotEvaluated):
+        return ControlResult(control, "not-evaluated", reason=result.reason)
     return ControlResult(control, "fail" if result else "pass", list(result))
 
 
@@ -87,7 +89,7 @@ def _apply_waiver(result: ControlResult, waiver: Waiver | None, today: dt.date) 
 
 
 def compliance_report(subject: Subject, pack_ids: list[str] | None = None, waivers: dict[str, Waiver] | None = None,
-                      connect=None, live: str | None = None, today: dt.date | None = None) -> Report:
+                      connect=None, live: str | None = None, today: dt.date | None = None, strict: bool = False) -> Report:
     """Evaluate the packs the blueprint declares (or pack_ids), baseline always among them."""
     today = today or dt.date.today()
     packs = select_packs(list(subject.center.spec.compliance), pack_ids)
@@ -95,11 +97,12 @@ def compliance_report(subject: Subject, pack_ids: list[str] | None = None, waive
     results = [_apply_waiver(_evaluate(c, subject, packs, connect), waivers.get(c.id), today)
                for pack in packs for c in pack.controls]
     return Report(center=subject.center.metadata.name, blueprint=subject.source, packs=[p.id for p in packs],
-                  results=results, live=live, today=today)
+                  results=results, live=live, today=today, strict=strict)
 
 
 def comply(paths: list[Path] | Path | str, sets: list[str] = (), pack_ids: list[str] | None = None,
-           waivers_file: Path | str | None = None, live: str | None = None, connect=None, today: dt.date | None = None) -> Report:
+           waivers_file: Path | str | None = None, live: str | None = None, connect=None, today: dt.date | None = None,
+           strict: bool = False) -> Report:
     """What `trunkline comply` runs. With live and no connect, the target's connection is looked up
     (host_checks.live_connection), which raises UsageError while the target cannot be reached."""
     from trunkline.comply.waivers import load_waivers
@@ -108,7 +111,7 @@ def comply(paths: list[Path] | Path | str, sets: list[str] = (), pack_ids: list[
     subject = load_subject(paths, sets)
     if live and connect is None:
         connect = host_checks.live_connection(live, subject.plan)
-    return compliance_report(subject, pack_ids, waivers, connect=connect, live=live, today=today)
+    return compliance_report(subject, pack_ids, waivers, connect=connect, live=live, today=today, strict=strict)
 
 
 __all__ = ["Subject", "load_subject", "compliance_report", "comply", "Fail"]

@@ -9,13 +9,17 @@ blueprint control checks the same intent.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from trunkline.blueprint.models import format_duration, parse_duration
 from trunkline.comply.blueprint import secret_like
 from trunkline.comply.findings import Fail, NotApplicable, Place
+from trunkline.comply.kamcfg import Config, KamailioCfgError, Outcome, Request, parse_kamailio, run_request
 from trunkline.plan.topology import Plan
 from trunkline.render import RenderedFile
 
@@ -28,6 +32,7 @@ DISPATCHER = "/etc/kamailio/dispatcher.list"
 KEEPALIVED = "/etc/keepalived/keepalived.conf"
 RTPENGINE = "/etc/rtpengine/rtpengine.conf"
 RECORDER = "/etc/rtpengine/rtpengine-recording.conf"
+RTPENGINE_DROPIN = "/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf"
 TMPFILES = "/etc/tmpfiles.d/trunkline-recordings.conf"
 EXPORTS = "/etc/exports.d/trunkline.exports"
 FS_VARS = "/etc/freeswitch/vars.xml"
@@ -45,6 +50,20 @@ def check(fn: Callable) -> Callable:
 class FilesContext:
     plan: Plan
     files: list[RenderedFile]
+    _parsed: dict = field(default_factory=dict, repr=False)
+
+    def kamailio(self, f: RenderedFile) -> Config:
+        """The parsed kamailio.cfg (KamailioCfgError when it cannot be read)."""
+        key = (f.host, f.path, f.content)
+        if key not in self._parsed:
+            try:
+                self._parsed[key] = parse_kamailio(self.text(f))
+            except KamailioCfgError as exc:
+                self._parsed[key] = exc
+        found = self._parsed[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def named(self, path: str) -> list[RenderedFile]:
         return [f for f in self.files if f.path == path]
@@ -159,6 +178,177 @@ def tls_versions_rendered(ctx: FilesContext, minimum: str = "1.2") -> Result:
     return out
 
 
+def tls_sections(text: str) -> list[tuple[str, int, dict[str, tuple[str, int]]]]:
+    """tls.cfg as Kamailio's tls module reads it: [server:...]/[client:...] domains, each (name, line, key -> (value, line))."""
+    out: list = []
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.split("#", 1)[0].strip()
+        if not s:
+            continue
+        if s.startswith("[") and s.endswith("]"):
+            out.append((s, n, {}))
+            continue
+        m = re.match(r"^([\w.-]+)\s*=\s*(.*?)\s*$", s)
+        if m and out:
+            out[-1][2][m.group(1).lower()] = (m.group(2), n)
+    return out
+
+
+# What a cipher may be, field by field, as `openssl ciphers -v` prints it: authenticated, encrypted
+# with an AEAD or AES/Camellia, MAC'd with SHA-1 or SHA-2. NULL, anonymous, export, RC4, DES,
+# 3DES and MD5 are simply not on the list.
+CIPHER_ALLOW = {
+    "Kx": {"ECDH", "DH", "RSA", "PSK", "ECDHEPSK", "DHEPSK", "RSAPSK", "SRP", "any"},
+    "Au": {"RSA", "ECDSA", "DSS", "PSK", "SRP", "any"},
+    "Enc": re.compile(r"^(AESGCM|AESCCM8?|CHACHA20/POLY1305|AES|Camellia|ARIAGCM)\((128|256)\)$"),
+    "Mac": {"AEAD", "SHA1", "SHA256", "SHA384"},
+}
+# cipher-string words that ask for weak suites even where this OpenSSL build no longer has them
+WEAK_CIPHER_WORDS = re.compile(r"^[+]?(eNULL|NULL|aNULL|ADH|AECDH|EXP\w*|EXPORT\w*|LOW|RC4|DES|3DES|DES-CBC3-\w+|MD5|RC2|IDEA|SEED|"
+                               r"COMPLEMENTOF\w+|ALL)(-|$)|@SECLEVEL=[01]$", re.I)
+
+
+@lru_cache(maxsize=64)
+def expand_ciphers(spec: str) -> tuple[list[dict[str, str]], str]:
+    """The suites a cipher string enables, as `openssl ciphers -v` lists them (the library Kamailio uses), or an error."""
+    exe = shutil.which("openssl")
+    if exe is None:
+        raise RuntimeError("openssl is not installed: cipher strings cannot be expanded")
+    proc = subprocess.run([exe, "ciphers", "-v", spec], capture_output=True, text=True, timeout=10)
+    if proc.returncode != 0:
+        return [], (proc.stderr.strip().splitlines() or ["openssl refused it"])[-1]
+    suites = []
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if len(words) >= 6:
+            suite = {"name": words[0], "version": words[1]}
+            suite.update(w.split("=", 1) for w in words[2:] if "=" in w)
+            suites.append(suite)
+    return suites, ""
+
+
+def weak_suites(spec: str) -> tuple[list[str], str]:
+    """(what is wrong with each suite or word the string enables, an error when openssl refuses the string)."""
+    bad = [f"'{w}'" for w in re.split(r"[:, ]+", spec) if w and not w.startswith(("!", "-")) and WEAK_CIPHER_WORDS.search(w)]
+    suites, error = expand_ciphers(spec)
+    for suite in suites:
+        wrong = [f"{k}={suite.get(k, '?')}" for k, allowed in CIPHER_ALLOW.items()
+                 if not (allowed.match(suite.get(k, "")) if isinstance(allowed, re.Pattern) else suite.get(k) in allowed)]
+        if wrong:
+            bad.append(f"{suite['name']} ({', '.join(wrong)})")
+    return bad, error
+
+
+@check
+def tls_ciphers_rendered(ctx: FilesContext) -> Result:
+    """Every tls.cfg domain's cipher_list, expanded by OpenSSL, enables only suites on the allowlist."""
+    out: list[Fail] = []
+    for f in ctx.named(KAMAILIO_TLS):
+        for section, line, keys in tls_sections(ctx.text(f)):
+            spec, n = keys.get("cipher_list", ("DEFAULT", line))  # Kamailio leaves OpenSSL's default
+            bad, error = weak_suites(spec.strip('"'))
+            if error:
+                out.append(ctx.fail(f, n, f"{section} cipher_list {spec} is not a cipher string OpenSSL accepts: {error}",
+                                    "render cipher_list = ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"))
+            if bad:
+                shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+                out.append(ctx.fail(f, n, f"{section} cipher_list {spec} enables suites off the allowlist: {shown}",
+                                    "render a cipher_list of authenticated AEAD suites only, e.g. ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"))
+    if not ctx.named(KAMAILIO_TLS):
+        return NotApplicable("no tls.cfg is rendered")
+    return out
+
+
+def _yes(value: str) -> bool:
+    return value.strip().strip('"').lower() in ("yes", "1", "on", "true")
+
+
+@check
+def tls_peers_verified_rendered(ctx: FilesContext) -> Result:
+    """Towards carriers Kamailio checks their certificates: every client domain verifies the server
+    (verify_certificate, ca_list); where a trunk names the carrier's CA, the server domains require
+    and verify the carrier's certificate (mutual TLS)."""
+    out: list[Fail] = []
+    seen = False
+    for f in ctx.named(KAMAILIO_TLS):
+        site = ctx.plan.host(f.host).site
+        trunks = [t for t in ctx.plan.trunks if t.transport == "tls" and site in t.sites]
+        if not trunks:
+            continue
+        seen = True
+        sections = tls_sections(ctx.text(f))
+        clients = [s for s in sections if s[0].lower().startswith("[client:")]
+        if not clients:
+            out.append(ctx.fail(f, 0, "no [client:...] domain: Kamailio's default client does not verify the carrier's certificate",
+                                "render [client:default] with verify_certificate = yes and ca_list"))
+        for section, line, keys in clients:
+            value, n = keys.get("verify_certificate", ("no (default)", line))
+            if not _yes(value):
+                out.append(ctx.fail(f, n, f"{section} verify_certificate = {value}: calls to carriers accept any certificate (anyone in the path can pose as the carrier)",
+                                    f"render verify_certificate = yes in {section}"))
+            elif "ca_list" not in keys:
+                out.append(ctx.fail(f, line, f"{section} verifies certificates against no ca_list", f"render ca_list in {section}"))
+        mutual = [t.name for t in trunks if getattr(t, "tls_verify", False) or getattr(t, "tls_ca_ref", None)]
+        if mutual:
+            for section, line, keys in (s for s in sections if s[0].lower().startswith("[server:")):
+                for key in ("verify_certificate", "require_certificate"):
+                    value, n = keys.get(key, ("no (default)", line))
+                    if not _yes(value):
+                        out.append(ctx.fail(f, n, f"{section} {key} = {value}: trunk {', '.join(mutual)} names its carrier's CA, but carriers are not asked for a certificate",
+                                            f"render {key} = yes in {section}"))
+    if not seen:
+        return NotApplicable("no TLS trunk ends at a rendered proxy")
+    return out
+
+
+# --- the routing script, run on model requests ------------------------------------------------------
+
+SCANNER_AGENTS = ("friendly-scanner", "sipvicious", "sipcli/v1.8", "sip-scan")
+_SDP = ("v=0\r\no=carrier 4711 4711 IN IP4 {ip}\r\ns={session}\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+        "m=audio 30000 {proto} 8 101\r\n{extra}a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
+CRYPTO = "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n"
+
+
+def sdp_offer(ip: str, proto: str, mention: bool = False) -> str:
+    """A carrier's offer; `mention` puts RTP/SAVP in the body outside the m= line (session name and a
+    capability attribute, RFC 5939), as an offer that only proposes SRTP would."""
+    return _SDP.format(ip=ip, proto=proto, session="RTP/SAVP offered" if mention else "call",
+                       extra=("a=tcap:1 RTP/SAVP\r\n" if mention else "") + (CRYPTO if proto == "RTP/SAVP" else ""))
+
+
+def invite(source: str, body: str = "", agent: str = "Carrier-SBC/4.2", **kw) -> Request:
+    return Request("INVITE", source, body, "application/sdp" if body else "", (("User-Agent", agent),), **kw)
+
+
+def _stranger(plan: Plan) -> str:
+    used = {h.address for h in plan.hosts} | {p for t in plan.trunks for p in t.peers}
+    return next(a for a in ("192.0.2.250", "198.51.100.250", "203.0.113.250", "192.0.2.251") if a not in used)
+
+
+def _said(o: Outcome) -> str:
+    where = f" (line {', '.join(map(str, o.lines))})" if o.lines else ""
+    if o.replies:
+        return f"answered {'/'.join(map(str, o.replies))}{where}" + (" and relayed" if o.relayed else "")
+    return f"relayed{where}" if o.relayed else "dropped without a reply"
+
+
+def _paths(ctx: FilesContext, f: RenderedFile, req: Request, out: list[Fail], presets: dict | None = None) -> list[Outcome] | None:
+    """request_route's outcomes for req, or None with a failure saying the script could not be read."""
+    try:
+        return run_request(ctx.kamailio(f), req, presets)
+    except KamailioCfgError as exc:
+        out.append(ctx.fail(f, 0, f"the routing script cannot be followed: {exc}", "fix the template that renders kamailio.cfg"))
+        return None
+
+
+def _site_sources(ctx: FilesContext, f: RenderedFile) -> tuple[str | None, str | None]:
+    """(a trunk peer's address, a media node's address) for the proxy's site."""
+    site = ctx.plan.host(f.host).site
+    peer = next((p for t in ctx.plan.trunks if site in t.sites for p in t.peers), None)
+    media = next((h.address for h in ctx.plan.hosts if h.site == site and h.role == "media"), None)
+    return peer, media
+
+
 @check
 def srtp_enforced_rendered(ctx: FilesContext) -> Result:
     """Kamailio refuses plain-RTP offers with 488 and FreeSWITCH makes SRTP mandatory."""
@@ -168,13 +358,22 @@ def srtp_enforced_rendered(ctx: FilesContext) -> Result:
         return [ctx.fail(f, 0, f"security.srtp is {srtp}: this file does not refuse plain RTP", "set security.srtp: required in the blueprint")
                 for f in ctx.named(KAMAILIO_CFG) + ctx.named(FS_VARS)]
     for f in ctx.named(KAMAILIO_CFG):
-        text = ctx.text(f)
-        if not re.search(r"(?m)^#!define WITH_SRTP_REQUIRED\b", text):
-            out.append(ctx.fail(f, 0, "WITH_SRTP_REQUIRED is not defined: offers without SRTP are relayed", "render #!define WITH_SRTP_REQUIRED"))
-        block = re.search(r"#!ifdef WITH_SRTP_REQUIRED(.*?)#!endif", text, re.S)
-        if not block or 'sl_send_reply("488"' not in block.group(1) or "RTP/SAVP" not in block.group(1):
-            out.append(ctx.fail(f, ctx.line_of(f, "WITH_SRTP_REQUIRED"), "no rule answers an SDP offer without RTP/SAVP with 488",
-                                'render the 488 "SRTP Required" rule in route[TO_MEDIA]'))
+        peer, _ = _site_sources(ctx, f)
+        if peer is None:
+            continue
+        offers = {"a plain-RTP offer": sdp_offer(peer, "RTP/AVP"),
+                  "a plain-RTP offer that mentions RTP/SAVP outside its m= line": sdp_offer(peer, "RTP/AVP", mention=True)}
+        for what, body in offers.items():
+            paths = _paths(ctx, f, invite(peer, body), out)
+            wrong = [o for o in paths or [] if not (o.replies[:1] == (488,) and not o.relayed)]
+            if wrong:
+                out.append(ctx.fail(f, (wrong[0].lines or (0,))[0], f"{what} from carrier {peer} is {_said(wrong[0])}, not answered 488",
+                                    "render route[SRTP], called from request_route for every INVITE with a body, answering 488 "
+                                    "unless an m= line offers RTP/SAVP (sdp_with_transport)"))
+        paths = _paths(ctx, f, invite(peer, sdp_offer(peer, "RTP/SAVP")), out)
+        if paths and all(o.replies[:1] == (488,) for o in paths):
+            out.append(ctx.fail(f, paths[0].lines[0] if paths[0].lines else 0, f"an SRTP offer (m=audio ... RTP/SAVP) from carrier {peer} is answered 488 too: no call can be made",
+                                "test the m= lines' transport, not the body as a whole"))
     for f in ctx.named(FS_VARS):
         value, n = _fs_vars(ctx.text(f)).get("rtp_secure_media", ("", 0))
         if value != "mandatory":
@@ -233,21 +432,102 @@ def no_rendered_secrets(ctx: FilesContext) -> Result:
 
 @check
 def sip_allow_list_rendered(ctx: FilesContext) -> Result:
-    """Each proxy admits only its site's trunk peers and hosts; every other source gets 403."""
+    """Each proxy admits only its site's trunk peers and hosts; any other source's INVITE or OPTIONS
+    is dropped without a reply (a reply tells a scanner that a SIP server lives here)."""
     out = []
     for f in ctx.named(KAMAILIO_CFG):
         site = ctx.plan.host(f.host).site
         allowed = {h.address for h in ctx.plan.hosts if h.site == site}
         allowed |= {p for t in ctx.plan.trunks if site in t.sites for p in t.peers}
-        text = ctx.text(f)
-        for n, line in enumerate(text.splitlines(), 1):
+        for n, line in enumerate(ctx.text(f).splitlines(), 1):
             for addr in re.findall(r'\$si\s*==\s*"([^"]+)"', line):
                 if addr not in allowed:
                     out.append(ctx.fail(f, n, f"admits {addr}, neither a trunk peer of site {site} nor one of its hosts", "drop it, or add it to a trunk's peers"))
-        if "route(CLASSIFY)" not in text or not re.search(r"(?m)^route\[CLASSIFY\]", text):
-            out.append(ctx.fail(f, 0, "requests are not classified by source (no route[CLASSIFY] call)", "render route(CLASSIFY) before any relay"))
-        if 'sl_send_reply("403"' not in text:
-            out.append(ctx.fail(f, 0, "no 403 reply: requests from unknown sources are not refused", "render the 403 refusal for sources that are not trunk peers or media nodes"))
+        stranger = _stranger(ctx.plan)
+        probes = {"an INVITE": invite(stranger, sdp_offer(stranger, "RTP/SAVP")),
+                  "an OPTIONS keepalive": Request("OPTIONS", stranger, headers=(("User-Agent", "Carrier-SBC/4.2"),), ruri_user=None)}
+        for what, req in probes.items():
+            for o in _paths(ctx, f, req, out) or []:
+                if not o.silent:
+                    out.append(ctx.fail(f, (o.lines or (0,))[0], f"{what} from a stranger ({stranger}) is {_said(o)}: strangers must get no reply",
+                                        "render route[ALLOWLIST], called from request_route before any reply, dropping (exit) every source that is not a trunk peer or a host of the site"))
+                    break
+    if not ctx.named(KAMAILIO_CFG):
+        return NotApplicable("no SIP proxy is rendered")
+    return out
+
+
+@check
+def scanners_dropped_rendered(ctx: FilesContext, agents: Iterable[str] = SCANNER_AGENTS) -> Result:
+    """Requests whose User-Agent is a known scanner get no reply and go nowhere, even from a carrier's address."""
+    out = []
+    for f in ctx.named(KAMAILIO_CFG):
+        peer, _ = _site_sources(ctx, f)
+        source = peer or _stranger(ctx.plan)
+        for agent in agents:
+            for req in (invite(source, sdp_offer(source, "RTP/SAVP"), agent=agent),
+                        Request("OPTIONS", source, headers=(("User-Agent", agent),), ruri_user=None)):
+                bad = next((o for o in _paths(ctx, f, req, out) or [] if not o.silent), None)
+                if bad:
+                    out.append(ctx.fail(f, (bad.lines or (0,))[0], f"{req.method} with User-Agent {agent} from {source} is {_said(bad)}",
+                                        "render route[SCANNERS], called first in request_route, dropping known scanner User-Agents without a reply"))
+                    break
+    if not ctx.named(KAMAILIO_CFG):
+        return NotApplicable("no SIP proxy is rendered")
+    return out
+
+
+@check
+def flood_control_rendered(ctx: FilesContext, sampling_seconds: int = 2) -> Result:
+    """pike is loaded with the blueprint's rate; a source it flags is dropped without a reply and banned,
+    and a banned source's next request is dropped too."""
+    out = []
+    limit = ctx.plan.security.get("pike_requests", 30)
+    if not ctx.plan.security.get("pike", True):
+        return [ctx.fail(f, 0, "security.pike is off: nothing limits a source that floods the proxy", "set security.pike: true in the blueprint")
+                for f in ctx.named(KAMAILIO_CFG)]
+    for f in ctx.named(KAMAILIO_CFG):
+        try:
+            cfg = ctx.kamailio(f)
+        except KamailioCfgError as exc:
+            out.append(ctx.fail(f, 0, f"the routing script cannot be followed: {exc}"))
+            continue
+        if "pike" not in cfg.modules:
+            out.append(ctx.fail(f, 0, "the pike module is not loaded: floods are not limited", "render loadmodule \"pike.so\" and route[FLOOD]"))
+            continue
+        density = cfg.modparam("pike", "reqs_density_per_unit")
+        unit = cfg.modparam("pike", "sampling_time_unit")
+        if density is None or not density[0].isdigit() or int(density[0]) > limit:
+            out.append(ctx.fail(f, density[1] if density else cfg.modules["pike"], f"pike allows {density[0] if density else 'its default of 30'} requests per unit, "
+                                f"more than security.pike_requests ({limit})", f"render modparam(\"pike\", \"reqs_density_per_unit\", {limit})"))
+        if unit is None or not unit[0].isdigit() or int(unit[0]) > sampling_seconds:
+            out.append(ctx.fail(f, unit[1] if unit else cfg.modules["pike"], f"pike samples every {unit[0] if unit else 2} s, longer than {sampling_seconds} s",
+                                f"render modparam(\"pike\", \"sampling_time_unit\", {sampling_seconds})"))
+        peer, _ = _site_sources(ctx, f)
+        checked = False
+        for source in [s for s in (_stranger(ctx.plan), peer) if s]:
+            paths = _paths(ctx, f, invite(source, sdp_offer(source, "RTP/SAVP"), flood=True), out) or []
+            flagged = [o for o in paths if "pike_check_req" in o.calls]
+            if not flagged:
+                continue
+            checked = True
+            noisy = next((o for o in flagged if not o.silent), None)
+            if noisy:
+                out.append(ctx.fail(f, (noisy.lines or (0,))[0], f"a flood from {source} that pike flags is {_said(noisy)}", "drop it (exit) without a reply"))
+            bans = {a for o in flagged for a in o.assigned if a.startswith("$sht(")}
+            if not bans or any(not any(a.startswith("$sht(") for a in o.assigned) for o in flagged):
+                out.append(ctx.fail(f, 0, f"a flood from {source} that pike flags is not banned (no $sht(...=>$si) entry)",
+                                    "render route[FLOOD] writing the source into a ban table (htable with autoexpire) that is checked first"))
+                continue
+            for ban in sorted(bans):
+                again = _paths(ctx, f, invite(source, sdp_offer(source, "RTP/SAVP")), out, presets={ban: 1}) or []
+                loud = next((o for o in again if not o.silent), None)
+                if loud:
+                    out.append(ctx.fail(f, (loud.lines or (0,))[0], f"a banned source ({ban} set) is {_said(loud)}: the ban is not enforced",
+                                        f"check {ban} before anything else and drop the request"))
+        if not checked:
+            out.append(ctx.fail(f, 0, "pike_check_req() is reached by no request, neither a stranger's nor a carrier's",
+                                "call route[FLOOD] (pike_check_req) from request_route before any reply"))
     if not ctx.named(KAMAILIO_CFG):
         return NotApplicable("no SIP proxy is rendered")
     return out
@@ -266,16 +546,20 @@ def pause_route_rendered(ctx: FilesContext) -> Result:
         return NotApplicable("recording.pause_on_payment is off (a blueprint control reports that)")
     out = []
     for f in ctx.named(KAMAILIO_CFG):
-        text = ctx.text(f)
-        if not re.search(r"(?m)^#!define WITH_PAUSE_ON_PAYMENT\b", text):
-            out.append(ctx.fail(f, 0, "WITH_PAUSE_ON_PAYMENT is not defined: pause requests are ignored", "render #!define WITH_PAUSE_ON_PAYMENT"))
-        block = re.search(r"#!ifdef WITH_PAUSE_ON_PAYMENT(.*?)#!endif", text, re.S)
-        body = block.group(1) if block else ""
-        for needed, what in (("application/x-trunkline-recording", "the INFO content type"), ("stop_recording()", "stop_recording()"),
-                             ("start_recording()", "start_recording()")):
-            if needed not in body:
-                out.append(ctx.fail(f, ctx.line_of(f, "WITH_PAUSE_ON_PAYMENT"), f"the pause route lacks {what}",
-                                    "render the INFO handler that stops and restarts rtpengine recording"))
+        peer, media = _site_sources(ctx, f)
+        for word, action in (("pause", "stop_recording"), ("resume", "start_recording")):
+            def info(source: str) -> Request:
+                return Request("INFO", source, f"{word}\r\n", PAUSE_TYPE, (("User-Agent", "FreeSWITCH"),), to_tag=True)
+            if media:
+                paths = _paths(ctx, f, info(media), out) or []
+                if not paths or not all(action in o.calls for o in paths):
+                    out.append(ctx.fail(f, 0, f"a {word} request from media node {media} does not reach {action}() on every path",
+                                        "render route[REC_PAUSE] turning the media node's INFO into rtpengine stop/start recording"))
+            if peer:
+                leak = next((o for o in _paths(ctx, f, info(peer), out) or [] if {"stop_recording", "start_recording"} & set(o.calls)), None)
+                if leak:
+                    out.append(ctx.fail(f, 0, f"a {word} request from carrier {peer} reaches {'/'.join(c for c in ('stop_recording', 'start_recording') if c in leak.calls)}(): "
+                                        "anyone in the dialog can switch the recording off", "accept the pause/resume INFO only from the site's media nodes (route[REC_PAUSE])"))
     for f in ctx.named(FS_DIALPLAN):
         root = _xml(ctx, f, out)
         if root is None:
@@ -299,6 +583,36 @@ def pause_route_rendered(ctx: FilesContext) -> Result:
         if idx["resume"] is None or idx["resume"] < idx["digits"]:
             out.append(ctx.fail(f, line, "the payment extension never resumes the recording after the card data", "render the resume after the card data is taken"))
     return out
+
+
+def _tmpfiles_entries(text: str) -> list[tuple[list[str], int]]:
+    return [(line.split(), n) for n, line in enumerate(text.splitlines(), 1)
+            if len(line.split()) >= 2 and not line.lstrip().startswith("#")]
+
+
+def _recording_dirs(ctx: FilesContext, h) -> list[str]:
+    """Folders this host writes recordings into, as its rendered files say."""
+    if ctx.rec["mode"] == "none":
+        return []
+    out = []
+    if h.role == "recording":
+        out.append(ctx.rec["storage"]["path"])
+    conf = ctx.of_host(h.name, RTPENGINE)
+    if conf and "recording-dir" in _settings(ctx.text(conf)):
+        out.append(_settings(ctx.text(conf))["recording-dir"][0])
+    rec = ctx.of_host(h.name, RECORDER)
+    if rec and "output-dir" in _settings(ctx.text(rec)):
+        out.append(_settings(ctx.text(rec))["output-dir"][0])
+    return list(dict.fromkeys(out))
+
+
+def _all_recording_dirs(ctx: FilesContext) -> list[str]:
+    paths = [ctx.rec["storage"]["path"]] + [p for h in ctx.plan.hosts for p in _recording_dirs(ctx, h)]
+    for f in ctx.named(FS_VARS):  # FreeSWITCH's recordings folder, wherever a host makes it
+        value = _fs_vars(ctx.text(f)).get("recordings_dir")
+        if value and value[0].startswith("/"):
+            paths.append(value[0])
+    return list(dict.fromkeys(paths))
 
 
 def _tmpfiles_line(text: str, path: str) -> tuple[list[str], int] | None:
@@ -335,20 +649,32 @@ def recording_access_rendered(ctx: FilesContext) -> Result:
     """Recording folders and files are closed to 'other'; NFS exports go to the recorders only, root squashed."""
     if ctx.rec["mode"] == "none":
         return NotApplicable("recording.mode is none")
-    path = ctx.rec["storage"]["path"]
     out = []
-    rec_hosts = [h for h in ctx.plan.hosts if h.role == "recording"]
-    for h in rec_hosts:
+    for h in ctx.plan.hosts:
+        needed = _recording_dirs(ctx, h)
         f = ctx.of_host(h.name, TMPFILES)
-        found = _tmpfiles_line(ctx.text(f), path) if f else None
-        if not found:
-            out.append(ctx.fail(f, 0, f"no tmpfiles entry makes {path}: its mode is left to chance", f"render 'd {path} 0750 root trunkline-rec -'",
-                                host=h.name, path=TMPFILES))
-            continue
-        fields, n = found
-        mode = _octal(fields[2]) if len(fields) > 2 else None
-        if mode is None or mode & 0o007:
-            out.append(ctx.fail(f, n, f"{path} has mode {fields[2] if len(fields) > 2 else '(default)'}: others can read recordings", f"render mode 0750 for {path}"))
+        lines = _tmpfiles_entries(ctx.text(f)) if f else []
+        for path in needed:
+            if not any(fields[1] == path for fields, _ in lines):
+                out.append(ctx.fail(f, 0, f"no tmpfiles entry makes {path} on {h.name}: its mode is left to chance",
+                                    f"render 'd {path} 0750 root trunkline-rec -'", host=h.name, path=TMPFILES))
+        watched = needed + [p for p in _all_recording_dirs(ctx) if p not in needed]
+        for fields, n in lines:
+            if not any(fields[1] == p or fields[1].startswith(p.rstrip("/") + "/") for p in watched):
+                continue
+            mode = _octal(fields[2]) if len(fields) > 2 and fields[2] != "-" else None
+            if mode is None or mode & 0o007:
+                shown = fields[2] if len(fields) > 2 else "(default)"
+                out.append(ctx.fail(f, n, f"{fields[1]} has mode {shown}: others can read recordings" + (" (the default is 0755 for folders)" if mode is None else ""),
+                                    f"render mode 0750 for {fields[1]}"))
+        if h.role == "rtpengine" and needed:
+            unit = ctx.of_host(h.name, RTPENGINE_DROPIN)
+            umask, n = _settings(ctx.text(unit)).get("UMask", ("0022", 0)) if unit else ("0022", 0)
+            bits = _octal(umask)
+            if bits is None or bits & 0o007 != 0o007:
+                out.append(ctx.fail(unit, n, f"rtpengine runs with UMask {umask}" + ("" if unit else " (systemd's default: no drop-in)") +
+                                    ": the pcap files and metadata it spools are readable by others", "render UMask=0027 in the rtpengine-daemon drop-in",
+                                    host=h.name, path=RTPENGINE_DROPIN))
     for f in ctx.named(RECORDER):
         s = _settings(ctx.text(f))
         for key, default in (("output-chmod", "0640"), ("output-chmod-dir", "0750")):
@@ -393,6 +719,8 @@ def recording_rendered(ctx: FilesContext) -> Result:
                                 f"render output-dir = {ctx.rec['storage']['path']}"))
     return out
 
+
+PAUSE_TYPE = "application/x-trunkline-recording"
 
 # rtpengine's own recording methods write one set of files per call, named after its Call-ID
 CALL_NAMED_METHODS = ("pcap", "proc")

@@ -7,6 +7,9 @@ turns that into one `ControlResult` per control, with a status:
     fail      at least one failure, not waived (or waived by a waiver that has expired)
     waived    failures hidden by a waiver that is still valid; they stay in the report
     skip      the control does not apply here, or its scope was not evaluated (hosts without --live)
+    not-evaluated  the control applies, but nothing trunkline can see shows whether it holds (e.g.
+              encryption at rest the blueprint asks for and no rendered file carries out): neither a
+              pass nor a failure, always with the reason; `--strict` makes it fail the run
     error     the check could not run (a host did not answer, a program is missing); counts as failing
 
 Every failure names its place (`Place`) and what to change (`fix`).
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from trunkline.comply.packs import Control
 
-STATUSES = ("pass", "fail", "waived", "skip", "error")
+STATUSES = ("pass", "fail", "waived", "skip", "not-evaluated", "error")
 FAILING = ("fail", "error")
 
 
@@ -60,6 +63,13 @@ class Fail:
 
 @dataclass(frozen=True)
 class NotApplicable:
+    reason: str
+
+
+@dataclass(frozen=True)
+class NotEvaluated:
+    """The control applies but its check cannot see what it claims; it must not pass."""
+
     reason: str
 
 
@@ -111,10 +121,12 @@ class Report:
     results: list[ControlResult]
     live: str | None = None
     today: date = field(default_factory=date.today)
+    strict: bool = False  # not-evaluated counts as failing
 
     @property
     def failed(self) -> bool:
-        return any(r.status in FAILING for r in self.results)
+        failing = FAILING + (("not-evaluated",) if self.strict else ())
+        return any(r.status in failing for r in self.results)
 
     def counts(self) -> dict[str, int]:
         return {s: sum(r.status == s for r in self.results) for s in STATUSES}

@@ -17,6 +17,7 @@ targets are wired to it, it raises UsageError ("live checks need a running targe
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import os
 import re
 import shlex
@@ -84,26 +85,171 @@ def _handshake(host, command: str) -> tuple[str, str]:
     return "refused", text
 
 
+def openssl_cipher_probe(address: str, port: int, cipher: str, timeout_s: int = 5) -> str:
+    """s_client offering only `cipher` suites over TLS 1.2 (security level 0, so the client does offer them)."""
+    host = f"[{address}]" if ":" in address else address
+    return f"timeout {timeout_s} openssl s_client -connect {host}:{port} -tls1_2 -cipher '{cipher}:@SECLEVEL=0' -brief </dev/null"
+
+
 @check
 def tls_handshakes(host, plan_host: Host, plan: Plan, port: int = SIP_TLS_PORT, refused: tuple = ("1.0", "1.1"),
-                   accepted: tuple = ("1.2",), address: str | None = None) -> Result:
-    """The proxy's TLS listener refuses old versions and accepts the current ones, tried from the host itself."""
+                   accepted: tuple = ("1.2",), refused_ciphers: tuple = (), address: str | None = None, vantage=None) -> Result:
+    """The proxy's TLS listener refuses old versions and weak ciphers and accepts the current versions,
+    tried from a carrier's side where the target has one (the lab's carrier namespace), else from the host."""
     if plan_host.role != "sip-proxy":
         return NotApplicable("not a SIP proxy")
     if not any(t.transport == "tls" and plan_host.site in t.sites for t in plan.trunks):
         return NotApplicable(f"no TLS trunk ends at site {plan_host.site}")
     addr = address or plan_host.address
+    client = (vantage("peer", plan_host) if vantage else None) or (host, None)
+    runner = client[0]
     out = []
-    for version in (*refused, *accepted):
-        cmd = openssl_probe(addr, port, version)
-        verdict, text = _handshake(host, cmd)
+    probes = [(v, openssl_probe(addr, port, v), v in refused) for v in (*refused, *accepted)]
+    probes += [(c, openssl_cipher_probe(addr, port, c), True) for c in refused_ciphers]
+    for what, cmd, must_refuse in probes:
+        verdict, text = _handshake(runner, cmd)
+        label = f"a TLS {what} handshake" if what[0].isdigit() else f"a handshake offering only {what} ciphers"
         if verdict == "unreachable":
             return [_fail(plan_host, cmd, f"nothing answers TLS on {addr}:{port}: {_last_line(text)}", "start Kamailio with its TLS listener (listen=tls:...:5061)")]
-        if version in refused and verdict == "accepted":
-            out.append(_fail(plan_host, cmd, f"{addr}:{port} completes a TLS {version} handshake", "set method = TLSv1.2+ in /etc/kamailio/tls.cfg (blueprint security.sip_tls_min) and restart Kamailio"))
-        if version in accepted and verdict != "accepted":
-            out.append(_fail(plan_host, cmd, f"{addr}:{port} refuses TLS {version}: {_last_line(text)}", "allow TLS 1.2 in /etc/kamailio/tls.cfg and check the certificate"))
+        if must_refuse and verdict == "accepted":
+            out.append(_fail(plan_host, cmd, f"{addr}:{port} completes {label}",
+                             "set method = TLSv1.2+ and a cipher_list of strong suites in /etc/kamailio/tls.cfg, then restart Kamailio"))
+        if not must_refuse and verdict != "accepted":
+            out.append(_fail(plan_host, cmd, f"{addr}:{port} refuses {label}: {_last_line(text)}", "allow TLS 1.2 in /etc/kamailio/tls.cfg and check the certificate"))
     return out
+
+
+# --- SIP behaviour at the edge, from outside it ------------------------------------------------------
+
+_SIP_PROBE = r"""
+import socket, sys, time, uuid
+src, dst, port, wait, count, msg = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+s = socket.socket(socket.AF_INET6 if ':' in dst else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+local = s.getsockname()[1]
+for i in range(count):
+    b = uuid.uuid4().hex
+    s.sendto(msg.replace('{port}', str(local)).replace('{branch}', b).encode(), (dst, port))
+end = time.monotonic() + wait
+while True:
+    left = end - time.monotonic()
+    if left <= 0:
+        break
+    s.settimeout(left)
+    try:
+        print(s.recv(65535).decode(errors='replace').split('\r\n')[0])
+    except OSError:
+        break
+"""
+SIP_PROBE_MAX = 500  # requests in one burst, whatever the blueprint's pike rate
+
+
+def sip_message(method: str, source: str, target: str, body: str = "", agent: str = "Carrier-SBC/4.2", user: str | None = "100") -> str:
+    """A real-shaped SIP request over UDP; {port} and {branch} are filled in by the probe for each send."""
+    ruri = f"sip:{user}@{target}" if user else f"sip:{target}"
+    head = [f"{method} {ruri} SIP/2.0", f"Via: SIP/2.0/UDP {source}:{{port}};branch=z9hG4bK{{branch}};rport",
+            f"From: <sip:probe@{source}>;tag={{branch}}", f"To: <{ruri}>", "Call-ID: {branch}@trunkline-comply",
+            f"CSeq: 1 {method}", f"Contact: <sip:probe@{source}:{{port}}>", "Max-Forwards: 70", f"User-Agent: {agent}"]
+    if body:
+        head.append("Content-Type: application/sdp")
+    head.append(f"Content-Length: {len(body.encode())}")
+    return "\r\n".join(head) + "\r\n\r\n" + body
+
+
+def sip_probe_command(source: str, target: str, message: str, port: int = 5060, wait: float = 2.0, count: int = 1) -> str:
+    """One shell command: send `count` copies of a request from `source`, print every status line heard within `wait` s."""
+    count = max(1, min(count, SIP_PROBE_MAX))
+    return " ".join(shlex.quote(a) for a in ("timeout", str(int(wait) + 10), "python3", "-c", _SIP_PROBE, source, target, str(port), str(wait), str(count), message))
+
+
+def _answers(runner, command: str) -> list[str]:
+    r = runner.run(command)
+    if r.rc not in (0,) and not (r.stdout or "").strip():
+        raise RuntimeError(f"the SIP probe did not run (exit {r.rc}): {_last_line(r.stderr or '')}")
+    return [line for line in (r.stdout or "").splitlines() if line.startswith("SIP/2.0 ")]
+
+
+def _short(command: str) -> str:
+    """A probe command as a finding shows it: the program, not the script."""
+    return command.split(" -c ", 1)[0] + " -c <sip probe> " + " ".join(shlex.split(command)[5:9])
+
+
+@check
+def strangers_unanswered(host, plan_host: Host, plan: Plan, address: str | None = None, port: int = 5060,
+                         agents: tuple = ("friendly-scanner", "sipvicious"), wait: float = 2.0, vantage=None) -> Result:
+    """A stranger's INVITE, and a scanner's INVITE and OPTIONS, get no answer at all from the proxy."""
+    if plan_host.role != "sip-proxy":
+        return NotApplicable("not a SIP proxy")
+    where = vantage("stranger", plan_host) if vantage else None
+    if where is None:
+        return NotApplicable("the target offers no place outside the center to send from (only the lab has one)")
+    runner, source = where
+    addr = address or plan_host.address
+    from trunkline.comply.files import sdp_offer
+
+    probes = [("a stranger's INVITE", sip_message("INVITE", source, addr, sdp_offer(source, "RTP/SAVP")))]
+    for agent in agents:
+        probes.append((f"an INVITE from User-Agent {agent}", sip_message("INVITE", source, addr, sdp_offer(source, "RTP/SAVP"), agent=agent)))
+        probes.append((f"an OPTIONS from User-Agent {agent}", sip_message("OPTIONS", source, addr, agent=agent, user=None)))
+    out = []
+    for what, message in probes:
+        cmd = sip_probe_command(source, addr, message, port, wait)
+        heard = _answers(runner, cmd)
+        if heard:
+            out.append(_fail(plan_host, _short(cmd), f"{what} from {source} to {addr}:{port} is answered: {', '.join(dict.fromkeys(heard))}",
+                             "drop strangers and scanners without a reply (route[SCANNERS], route[ALLOWLIST]) and restart Kamailio"))
+    return out
+
+
+@check
+def plain_rtp_refused(host, plan_host: Host, plan: Plan, address: str | None = None, port: int = 5060, wait: float = 2.0, vantage=None) -> Result:
+    """A carrier's plain-RTP offer, also one that mentions RTP/SAVP outside its m= line, is answered 488."""
+    if plan_host.role != "sip-proxy":
+        return NotApplicable("not a SIP proxy")
+    if plan.security.get("srtp") != "required":
+        return NotApplicable("security.srtp is not required")
+    where = vantage("peer", plan_host) if vantage else None
+    if where is None:
+        return NotApplicable("the target offers no carrier's address to send from (only the lab has one)")
+    runner, source = where
+    addr = address or plan_host.address
+    from trunkline.comply.files import sdp_offer
+
+    out = []
+    for what, body in (("a plain-RTP offer", sdp_offer(source, "RTP/AVP")),
+                       ("a plain-RTP offer that mentions RTP/SAVP outside its m= line", sdp_offer(source, "RTP/AVP", mention=True))):
+        cmd = sip_probe_command(source, addr, sip_message("INVITE", source, addr, body), port, wait)
+        final = [line for line in _answers(runner, cmd) if not line.startswith("SIP/2.0 1")]
+        if not final or not final[0].startswith("SIP/2.0 488"):
+            out.append(_fail(plan_host, _short(cmd), f"{what} from carrier {source} is answered {final[0] if final else 'with nothing'}, not 488",
+                             "deploy the rendered kamailio.cfg (route[SRTP]) and restart Kamailio"))
+    return out
+
+
+BAN_LIST = "kamcmd -s unix:/run/kamailio/kamailio_ctl htable.dump ipban 2>/dev/null; nft list ruleset 2>/dev/null"
+
+
+@check
+def flood_banned(host, plan_host: Host, plan: Plan, address: str | None = None, port: int = 5060, ban_list: str = BAN_LIST, vantage=None) -> Result:
+    """A burst from one stranger, above security.pike_requests, puts its address in the proxy's ban:
+    Kamailio's htable (kamcmd htable.get) or an nftables set of the host."""
+    if plan_host.role != "sip-proxy":
+        return NotApplicable("not a SIP proxy")
+    if not plan.security.get("pike", True):
+        return [_fail(plan_host, "", "security.pike is off: floods are not limited", "set security.pike: true")]
+    where = vantage("stranger", plan_host) if vantage else None
+    if where is None:
+        return NotApplicable("the target offers no place outside the center to send from (only the lab has one)")
+    runner, source = where
+    addr = address or plan_host.address
+    burst = min(SIP_PROBE_MAX, 3 * int(plan.security.get("pike_requests", 30)) + 10)
+    cmd = sip_probe_command(source, addr, sip_message("OPTIONS", source, addr, user=None), port, wait=0.5, count=burst)
+    runner.run(cmd)
+    seen = host.run(ban_list)
+    if re.search(rf"(?<![\d.]){re.escape(source)}(?![\d.])", seen.stdout or ""):
+        return []
+    return [_fail(plan_host, _short(cmd) + f" x{burst}; " + ban_list, f"after {burst} requests from {source} in under a second, {source} is in no ban",
+                  "deploy route[FLOOD] (pike_check_req, $sht(ipban=>$si)) and the nftables ban set, then restart Kamailio")]
 
 
 def _last_line(text: str) -> str:
@@ -333,7 +479,8 @@ def evaluate_hosts(fn: Callable, params: dict, plan: Plan, connect: Connect) -> 
             host = connect(plan_host)
             if host is None:  # the target does not run this host (e.g. the lab scaled media nodes down)
                 continue
-            result = fn(host, plan_host, plan, **params)
+            extra = {"vantage": getattr(connect, "vantage", None)} if "vantage" in inspect.signature(fn).parameters else {}
+            result = fn(host, plan_host, plan, **params, **extra)
         except Exception as exc:  # a host that does not answer must not pass; say which and why
             errors.append(f"{plan_host.name}: {type(exc).__name__}: {exc}")
             continue
@@ -342,6 +489,39 @@ def evaluate_hosts(fn: Callable, params: dict, plan: Plan, connect: Connect) -> 
         applied = True
         failures.extend(result)
     return failures, errors, applied
+
+
+class NamespaceRunner:
+    """Runs shell commands in a network namespace of the lab (a carrier's or the stranger's), testinfra style."""
+
+    def __init__(self, ns: str):
+        self.ns = ns
+
+    def run(self, command: str):
+        import subprocess
+        from types import SimpleNamespace
+
+        proc = subprocess.run(["ip", "netns", "exec", self.ns, "sh", "-c", command], capture_output=True, text=True, timeout=60)
+        return SimpleNamespace(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
+
+
+def lab_vantage(plan: Plan):
+    """vantage(kind, plan_host) -> (runner, source address) in the lab: 'peer' is the carrier namespace of a
+    trunk ending at the host's site, 'stranger' the lab's stranger namespace (else the site gateway in the
+    core namespace, an address no trunk lists)."""
+    from trunkline.targets import lab
+
+    def vantage(kind: str, plan_host: Host):
+        if kind == "peer":
+            trunk = next((t for t in plan.trunks if plan_host.site in t.sites), None)
+            return (NamespaceRunner(lab.carrier_ns(plan.center, trunk.name)), trunk.peers[0]) if trunk else None
+        if kind == "stranger":
+            if hasattr(lab, "stranger_ns") and hasattr(lab, "STRANGER"):
+                return NamespaceRunner(lab.stranger_ns(plan.center)), lab.STRANGER
+            return NamespaceRunner(lab.core_ns(plan.center)), plan.site(plan_host.site).gateway
+        return None
+
+    return vantage
 
 
 def live_connection(target: str, plan: Plan) -> Connect:
@@ -361,7 +541,12 @@ def live_connection(target: str, plan: Plan) -> Connect:
             raise UsageError(f"live checks need a running target: no lab of {plan.center} is up; run trunkline up BLUEPRINT first")
         register()
         running = {h.name for h in state.plan().hosts}
-        return lambda h: testinfra.get_host(f"trunkline-lab://{h.name}?namespace={plan.center}") if h.name in running else None
+
+        def connect(h):
+            return testinfra.get_host(f"trunkline-lab://{h.name}?namespace={plan.center}") if h.name in running else None
+
+        connect.vantage = lab_vantage(plan)
+        return connect
     if target == "onprem":
         from pathlib import Path
 

@@ -1,9 +1,10 @@
 """Report -> the formats a person or a CI reads: table (rich), JSON, JUnit XML, SARIF 2.1.0.
 
 JUnit: one testsuite per pack, one testcase per control; fail -> <failure>, error -> <error>,
-skip and waived -> <skipped> (a waiver says so in its message).
+skip, waived and not-evaluated -> <skipped> (the message says which, and why).
 SARIF: one rule per control, one result per failure (waived ones carry an accepted external
-suppression with the justification). Blueprint places are physical locations (file, line,
+suppression with the justification); a not-evaluated control is one result at level note saying
+why (properties.status not-evaluated), so it is seen and not counted as a pass. Blueprint places are physical locations (file, line,
 column) with the field path as a logical location; rendered files are relative to the render
 output folder (uriBaseId RENDERED); host places are logical locations (host and command).
 """
@@ -25,13 +26,13 @@ from trunkline.comply.findings import ControlResult, Fail, Report
 FORMATS = ("table", "json", "junit", "sarif")
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
-STYLE = {"pass": "green", "fail": "red", "error": "red", "waived": "yellow", "skip": "dim"}
+STYLE = {"pass": "green", "fail": "red", "error": "red", "waived": "yellow", "skip": "dim", "not-evaluated": "magenta"}
 
 
 def summary_line(report: Report) -> str:
     c = report.counts()
     return (f"{report.center}: {c['pass']} passed, {c['fail']} failed, {c['error']} errors, {c['waived']} waived, "
-            f"{c['skip']} skipped ({', '.join(report.packs)})")
+            f"{c['not-evaluated']} not evaluated, {c['skip']} skipped ({', '.join(report.packs)})")
 
 
 def print_table(report: Report, console: Console) -> None:
@@ -45,6 +46,10 @@ def print_table(report: Report, console: Console) -> None:
         head = f"{r.status.upper()} {r.control.id} ({r.control.severity}): {r.control.title}"
         if r.status == "skip":
             console.print(f"[dim]{escape(head)}: {escape(r.reason)}[/dim]", highlight=False, soft_wrap=True)
+            continue
+        if r.status == "not-evaluated":
+            console.print(f"[magenta]NOT EVALUATED {escape(r.control.id)} ({r.control.severity}): {escape(r.control.title)}[/]", highlight=False, soft_wrap=True)
+            console.print(f"  {r.reason}", markup=False, highlight=False, soft_wrap=True)
             continue
         console.print(f"[{STYLE[r.status]}]{escape(head)}[/]", highlight=False, soft_wrap=True)
         console.print(f"  rests on: {r.control.citation}", markup=False, highlight=False, soft_wrap=True)
@@ -75,12 +80,13 @@ def _details(r: ControlResult) -> str:
 def to_junit(report: Report) -> str:
     counts = report.counts()
     root = ET.Element("testsuites", name=f"trunkline comply {report.center}", tests=str(len(report.results)),
-                      failures=str(counts["fail"]), errors=str(counts["error"]), skipped=str(counts["skip"] + counts["waived"]))
+                      failures=str(counts["fail"]), errors=str(counts["error"]),
+                      skipped=str(counts["skip"] + counts["waived"] + counts["not-evaluated"]))
     for pack in report.packs:
         results = [r for r in report.results if r.control.pack == pack]
-        c = {s: sum(r.status == s for r in results) for s in ("fail", "error", "skip", "waived")}
+        c = {s: sum(r.status == s for r in results) for s in ("fail", "error", "skip", "waived", "not-evaluated")}
         suite = ET.SubElement(root, "testsuite", name=pack, tests=str(len(results)), failures=str(c["fail"]), errors=str(c["error"]),
-                              skipped=str(c["skip"] + c["waived"]), timestamp=f"{report.today.isoformat()}T00:00:00")
+                              skipped=str(c["skip"] + c["waived"] + c["not-evaluated"]), timestamp=f"{report.today.isoformat()}T00:00:00")
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="blueprint", value=report.blueprint)
         ET.SubElement(props, "property", name="center", value=report.center)
@@ -96,6 +102,8 @@ def to_junit(report: Report) -> str:
                 el.text = _details(r)
             elif r.status in ("skip", "waived"):
                 ET.SubElement(case, "skipped", message=r.reason)
+            elif r.status == "not-evaluated":
+                ET.SubElement(case, "skipped", message=f"not evaluated: {r.reason}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -140,9 +148,12 @@ def to_sarif(report: Report) -> str:
     } for c in controls]
     results = []
     for r in report.results:
-        if r.status not in ("fail", "waived", "error"):
+        if r.status not in ("fail", "waived", "error", "not-evaluated"):
             continue
         base = {"ruleId": r.control.id, "ruleIndex": index[r.control.id], "level": SARIF_LEVEL[r.control.severity]}
+        if r.status == "not-evaluated":
+            results.append(base | {"level": "note", "message": {"text": f"not evaluated: {r.reason}"}, "properties": {"status": "not-evaluated"}})
+            continue
         if r.status == "error":
             results.append(base | {"level": "error", "message": {"text": f"the check could not run: {r.reason}"}})
             continue
