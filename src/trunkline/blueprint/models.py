@@ -257,22 +257,23 @@ def _time_zones() -> frozenset[str]:
 TimeZone = _string(_time_zone, max_length=64, schema={"examples": ["Europe/Berlin", "UTC"],
                                                       "description": "a time zone of the IANA database (zoneinfo)"})
 
-# free text: bounded, no control or format characters, nothing with meaning to a target
+# free text: bounded, no control or format characters, none of the characters that start an
+# expansion or markup in a target ($ and ` in shells and FreeSWITCH, { } in Ansible's Jinja, < > in XML)
 
-_TEXT_REFUSED = set('$`{}<>\\"|')
+_TEXT_REFUSED = set("$`{}<>\\")
 
 
 def _text(value: str) -> str:
     for ch in value:
         if ch in _TEXT_REFUSED or unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
             raise ValueError(f"{show(value)} contains {show(ch)}; free text takes letters, digits, spaces and "
-                             "punctuation, but no control characters and none of $ ` { } < > \\ \" |")
+                             "punctuation, but no control characters and none of $ ` { } < > \\")
     return value
 
 
 Text = _string(_text, max_length=MAX_TEXT, schema={
-    "pattern": r'^[^\u0000-\u001f\u007f-\u009f$`{}<>\\"|]*$',
-    "description": f"free text, at most {MAX_TEXT} characters: no control characters and none of $ ` {{ }} < > \\ \" |"})
+    "pattern": r"^[^\u0000-\u001f\u007f-\u009f$`{}<>\\]*$",
+    "description": f"free text, at most {MAX_TEXT} characters: no control characters and none of $ ` {{ }} < > \\"})
 
 _SAY_PUNCTUATION = set(" .,:;'?_/-")
 
@@ -356,7 +357,7 @@ def _ip_network(value: str) -> str:
             raise ValueError("a scope (%...) is not allowed")
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a network address with a prefix, e.g. 10.10.0.0/24 ({exc})") from None
+        raise ValueError(f"{value!r} is not a network address with a prefix ({exc}); write e.g. 10.10.0.0/24") from None
 
 
 IPAddress = Annotated[str, StringConstraints(max_length=64), AfterValidator(_ip_address)]
