@@ -15,6 +15,7 @@ import ipaddress
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -128,8 +129,15 @@ def _running(node: Node) -> bool:
     return all(any(row.startswith(w) for row in rows) for w in wanted) and "FreeSWITCH Started" in node.log
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> Path:
+    """FreeSWITCH's self-made keys (wss.pem, dtls-srtp.pem, tls.pem), kept from the first start:
+    making them is about 5 s of CPU of each fresh start, and they are not trunkline's files."""
+    return tmp_path_factory.mktemp("freeswitch-certs") / "cert"
+
+
 @contextmanager
-def running_node(plan: Plan, host_name: str, where: Path, launcher: Path):
+def running_node(plan: Plan, host_name: str, where: Path, launcher: Path, certs: Path):
     """FreeSWITCH on one media node's rendered files, in its own namespace, until the block ends."""
     host = next(h for h in plan.hosts if h.name == host_name)
     site = plan.site(host.site)
@@ -139,6 +147,8 @@ def running_node(plan: Plan, host_name: str, where: Path, launcher: Path):
     secrets = {ref: f"test-{i}-Pw&<x>" for i, ref in enumerate(sorted({r for f in files for r in f.secrets}))}
     root = where / host_name
     freeswitch.write_conf(files, host_name, root / "conf", lambda text, path: unmark(text, path, secrets))
+    if certs.exists():
+        shutil.copytree(certs, root / "cert")
     tag = f"{os.getpid() % 100000}-{next(_serial)}"
     node = Node(plan, host_name, host.address, f"tlfs-{tag}", f"tlfsp-{tag}", peer, root, secrets)
     proc = None
@@ -163,6 +173,8 @@ def running_node(plan: Plan, host_name: str, where: Path, launcher: Path):
                 pytest.fail(f"{host_name}: the SIP profiles were not RUNNING after {START_TIMEOUT_S} s:\n{node.api('sofia status')}")
             time.sleep(0.5)
         node.started_s = time.monotonic() - t0
+        if not certs.exists():
+            shutil.copytree(root / "cert", certs)
         yield node
     finally:
         if proc is not None and proc.poll() is None:
@@ -192,8 +204,8 @@ def _one_node_per_site() -> list:
 
 
 @pytest.mark.parametrize("blueprint, host", _one_node_per_site())
-def test_freeswitch_runs_the_rendered_files_without_a_complaint(launcher, tmp_path, blueprint, host):
-    with running_node(plan_from_file(blueprint), host, tmp_path, launcher) as node:
+def test_freeswitch_runs_the_rendered_files_without_a_complaint(launcher, certs, tmp_path, blueprint, host):
+    with running_node(plan_from_file(blueprint), host, tmp_path, launcher, certs) as node:
         time.sleep(1)  # late module threads (local_stream, callcenter) log their first lines
         bad = complaints(node.log)
         print(f"{host}: profiles RUNNING {node.started_s:.1f} s after start")
@@ -211,9 +223,9 @@ def test_the_complaint_filter_catches_what_freeswitch_logs_about_a_bad_file():
 
 
 @pytest.fixture(scope="module")
-def acme_node(launcher, tmp_path_factory):
+def acme_node(launcher, certs, tmp_path_factory):
     plan = plan_from_file(next(p for p in EXAMPLES if p.stem == "acme-bank"))
-    with running_node(plan, "sh-dc1-media1", tmp_path_factory.mktemp("esl"), launcher) as node:
+    with running_node(plan, "sh-dc1-media1", tmp_path_factory.mktemp("esl"), launcher, certs) as node:
         yield node
 
 
