@@ -6,6 +6,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from trunkline.deploys import APT, ROLES, HostJob, make_dirs, place
+from trunkline.render.escape import timezone
 
 SYSCTL = ROLES / "common" / "files" / "60-trunkline.conf"
 
@@ -17,7 +18,7 @@ def run(job: HostJob) -> None:
     generated = {e["path"]: e for e in job.files_of("common")}
     tz = generated["/etc/timezone"]
     place(job, "common", "Place the time zone of the site", [tz])
-    zone = job.source(tz).read_text().strip()
+    zone = timezone(job.source(tz).read_text().strip())  # an IANA name, never a path out of /usr/share/zoneinfo
     files.link(name="Point /etc/localtime at the time zone of the site", path="/etc/localtime",
                target=f"/usr/share/zoneinfo/{zone}", force=True)
     job.notify("apply kernel settings", files.put(
