@@ -14,6 +14,8 @@ from trunkline.render import RenderedFile
 
 PREFIX = Path(os.environ.get("FREESWITCH_PREFIX", "/opt/trunkline/freeswitch"))
 CONF = "/etc/freeswitch/"
+EVENT_SOCKET_CONF = "/etc/freeswitch/autoload_configs/event_socket.conf.xml"
+FS_CLI_CONF = "/root/.fs_cli_conf"  # fs_cli reads ~/.fs_cli_conf (or /etc/fs_cli.conf) and nothing else
 INSTALL_HINT = "make freeswitch (scripts/freeswitch/install.sh; FREESWITCH_TARBALL or FREESWITCH_SRC name a local source)"
 
 
@@ -60,3 +62,14 @@ def command(root: Path, launcher_path: Path | None = None) -> list[str]:
     sounds = Path(exe).resolve().parents[1] / "sounds"
     return [str(exe), "-nonat", "-nc", "-nf", "-base", str(root), "-sounds", str(sounds), "-conf", str(root / "conf"),
             "-log", str(root / "log"), "-db", str(root / "db"), "-run", str(root / "run")]
+
+
+def event_socket_ref(entries: list[dict]) -> str | None:
+    """The secret reference of the event socket's password, from a host's manifest entries."""
+    return next((e["secrets"][0] for e in entries if e["path"] == EVENT_SOCKET_CONF and e["secrets"]), None)
+
+
+def fs_cli_conf(password: str) -> str:
+    """root's fs_cli settings: without them fs_cli (and the reload handler) tries the default ClueCon.
+    The roles write the same bytes (roles/freeswitch/tasks/main.yml)."""
+    return f"[default]\nhost => 127.0.0.1\nport => 8021\npassword => {password}\n"

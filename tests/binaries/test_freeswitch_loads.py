@@ -250,3 +250,12 @@ def test_event_socket_does_not_answer_from_another_host(acme_node):
     assert reach.stdout.strip() == "ok", reach.stderr
     answer = acme_node.event_socket(acme_node.peer_ns, acme_node.address, acme_node.password())
     assert answer.startswith("no connection:"), answer
+
+
+def test_fs_cli_logs_in_with_the_settings_apply_writes_for_root(acme_node, tmp_path):
+    # the reload handler runs plain `fs_cli -x reloadxml` as root: it must find the password in ~/.fs_cli_conf
+    (tmp_path / ".fs_cli_conf").write_text(freeswitch.fs_cli_conf(acme_node.password()))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    out = subprocess.run(["ip", "netns", "exec", acme_node.ns, str(freeswitch.fs_cli()), "-t", "5000", "-x", "reloadxml"],
+                         capture_output=True, text=True, timeout=15, env=env)
+    assert "+OK [Success]" in out.stdout, out.stdout + out.stderr

@@ -14,6 +14,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from trunkline.deploys import APT, HostJob, place
+from trunkline.freeswitch import FS_CLI_CONF, event_socket_ref, fs_cli_conf
 
 AUTH = "/etc/apt/auth.conf.d/freeswitch.conf"
 KEYRING = "/usr/share/keyrings/signalwire-freeswitch-repo.gpg"
@@ -45,6 +46,10 @@ def run(job: HostJob) -> None:
     for d in sorted({posixpath.dirname(e["path"]) for e in entries}):
         files.directory(name=f"Create the configuration folders, readable by FreeSWITCH only: {d}", path=d, user=user, group=user, mode="0750")
     job.notify("reload freeswitch", *place(job, "freeswitch", "Place the rendered FreeSWITCH configuration", entries))
+    ref = event_socket_ref(entries)
+    if installed(job) and ref:
+        files.put(name="Let root's fs_cli log in to the event socket with its password", dest=FS_CLI_CONF, user="root",
+                  group="root", mode="0600", src=io.BytesIO(fs_cli_conf(job.secrets[ref].rstrip("\n")).encode()))
     if v["freeswitch_manage_service"] and installed(job):
         systemd.service(name="Start FreeSWITCH, now and at boot", service="freeswitch", running=True, enabled=True)
 
