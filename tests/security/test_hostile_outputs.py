@@ -588,3 +588,63 @@ def test_inventory_files_refuse_a_zone_that_is_not_in_the_database(clean):
     plan = _plan_timezone(clean.plan, "Mars/Olympus_Mons")
     with pytest.raises(TrunklineError, match="timezone"):
         inventory_files(plan, plan.host("hq-sip1"))
+
+
+# --- secret values, placed at apply time -----------------------------------------------------------
+
+
+def _resolve_secrets_filter():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "collections/ansible_collections/trunkline/center/plugins/filter/files.py"
+    spec = importlib.util.spec_from_file_location("trunkline_center_files", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.resolve_secrets
+
+
+HOSTILE_SECRET = 'p"/><param name="auth-calls" value="false"/>\n\t<x a=\'1\'> & $${x}'
+
+
+def test_a_secret_value_lands_in_xml_as_one_attribute_by_both_engines(clean):
+    from trunkline.deploys import unmark
+
+    media = next(h for h, p in clean.files if h.endswith("media1"))
+    path = "/etc/freeswitch/sip_profiles/external.xml"
+    text = clean.files[(media, path)]
+    secrets = {"env:CARRIER_PASSWORD": HOSTILE_SECRET}
+    by_pyinfra = unmark(text, path, secrets)
+    assert _resolve_secrets_filter()(text, secrets, path) == by_pyinfra  # both engines place the same bytes
+    assert _elements(by_pyinfra) == _elements(text)
+    passwords = [p.get("value") for p in ET.fromstring(by_pyinfra).iter("param") if p.get("name") == "password"]
+    assert passwords == [HOSTILE_SECRET]
+
+
+def test_a_secret_value_with_a_line_break_is_refused_outside_xml_without_showing_it():
+    from ansible.errors import AnsibleFilterError
+
+    from trunkline.deploys import unmark
+    from trunkline.render.escape import UnsafeValue
+
+    text, secrets = "password=@@secret:env:P@@\n", {"env:P": "hunter2\nExecStart=/bin/sh -c id"}
+    with pytest.raises(UnsafeValue) as refused:
+        unmark(text, "/etc/default/some.conf", secrets)
+    assert "hunter2" not in str(refused.value) and "line break" in str(refused.value)
+    with pytest.raises(AnsibleFilterError) as refused:
+        _resolve_secrets_filter()(text, secrets, "/etc/default/some.conf")
+    assert "hunter2" not in str(refused.value) and "env:P" in str(refused.value)
+
+
+@pytest.mark.parametrize("command", ["render", "inventory"])
+def test_a_refused_value_exits_2_through_the_cli_with_its_place_and_writes_nothing(command, base_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from trunkline.cli import app
+
+    layer = _write_layer(tmp_path, FIELDS["recording.storage.path"].layer("/srv/rec\nR /etc - - - -"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [command, str(base_file), "-l", str(layer), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "storage.path" in result.output and (re.search(r"layer\.yaml:\d+", result.output) or "spec.recording" in result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()
