@@ -3,7 +3,12 @@
 The output map below says which templates a role gets. A template's place under templates/
 mirrors its target path: templates/kamailio/etc/kamailio/kamailio.cfg.j2 is written to
 <out>/<host>/etc/kamailio/kamailio.cfg. Rendering is atomic: everything goes into a temporary
-folder beside the output, which replaces the output only when every template rendered.
+folder beside the output, which replaces the output only when every template rendered. An
+existing output is replaced only when it is trunkline's own (its manifest, nothing foreign in it)
+or empty; any other folder is refused, or with force moved aside, never deleted (replace_dir).
+
+Every blueprint value reaches a file through the escaper of that file's format (render/escape.py,
+registered below as filters: xml, fs, kamailio, shell, tmpfiles_path, exports_path...).
 
 Secrets never reach a file: `{{ secret(ref) }}` writes a marker `@@secret:REF@@` that the
 apply step resolves on the target; the manifest lists the references each file needs.
