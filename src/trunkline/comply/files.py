@@ -288,14 +288,27 @@ def tls_peers_verified_rendered(ctx: FilesContext) -> Result:
                                     f"render verify_certificate = yes in {section}"))
             elif "ca_list" not in keys:
                 out.append(ctx.fail(f, line, f"{section} verifies certificates against no ca_list", f"render ca_list in {section}"))
-        mutual = [t.name for t in trunks if getattr(t, "tls_verify", False) or getattr(t, "tls_ca_ref", None)]
+        mutual = [t for t in trunks if getattr(t, "tls_verify", False)]
         if mutual:
-            for section, line, keys in (s for s in sections if s[0].lower().startswith("[server:")):
-                for key in ("verify_certificate", "require_certificate"):
-                    value, n = keys.get(key, ("no (default)", line))
-                    if not _yes(value):
-                        out.append(ctx.fail(f, n, f"{section} {key} = {value}: trunk {', '.join(mutual)} names its carrier's CA, but carriers are not asked for a certificate",
-                                            f"render {key} = yes in {section}"))
+            names = ", ".join(t.name for t in mutual)
+            servers = [s for s in sections if s[0].lower().startswith("[server:")]
+            for section, line, keys in servers:
+                value, n = keys.get("verify_certificate", ("no (default)", line))
+                if not _yes(value) or "ca_list" not in keys:
+                    out.append(ctx.fail(f, n, f"{section} verify_certificate = {value}{'' if 'ca_list' in keys else ', no ca_list'}: trunk {names} names its carrier's CA, "
+                                        "but the carrier's certificate is not checked", f"render verify_certificate = yes and ca_list in {section}"))
+            required = servers and all(_yes(k.get("require_certificate", ("no",))[0]) for _, _, k in servers)
+            if not required:
+                # the handshake lets a client without a certificate in: the routing script must then refuse
+                # the trunk's requests unless the certificate was verified ($tls_peer_verified)
+                cfg = ctx.of_host(f.host, KAMAILIO_CFG)
+                for t in mutual if cfg else []:
+                    req = invite(t.peers[0], sdp_offer(t.peers[0], "RTP/SAVP"), proto="tls", tls_verified=False)
+                    let_in = next((o for o in _paths(ctx, cfg, req, out) or [] if o.relayed), None)
+                    if let_in:
+                        out.append(ctx.fail(cfg, (let_in.lines or (0,))[0], f"trunk {t.name} names its carrier's CA, yet an INVITE from {t.peers[0]} over TLS "
+                                            "without a verified certificate is relayed (require_certificate is off and the script does not check $tls_peer_verified)",
+                                            f"render require_certificate = yes, or refuse trunk {t.name}'s requests unless $tls_peer_verified"))
     if not seen:
         return NotApplicable("no TLS trunk ends at a rendered proxy")
     return out

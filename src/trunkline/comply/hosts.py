@@ -101,6 +101,9 @@ def tls_handshakes(host, plan_host: Host, plan: Plan, port: int = SIP_TLS_PORT, 
     if not any(t.transport == "tls" and plan_host.site in t.sites for t in plan.trunks):
         return NotApplicable(f"no TLS trunk ends at site {plan_host.site}")
     addr = address or plan_host.address
+    site_tls = [t for t in plan.trunks if t.transport == "tls" and plan_host.site in t.sites]
+    if all(getattr(t, "tls_verify", False) for t in site_tls):
+        accepted = ()  # the handshake itself requires a carrier's certificate this probe does not hold
     client = (vantage("peer", plan_host) if vantage else None) or (host, None)
     runner = client[0]
     out = []

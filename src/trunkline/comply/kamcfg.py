@@ -449,6 +449,8 @@ class Request:
     ruri_user: str | None = "100"
     to_myself: bool = True
     flood: bool = False  # pike_check_req() says this source is over its rate
+    proto: str = "udp"  # $proto
+    tls_verified: bool = False  # $tls_peer_verified: the peer's certificate was verified
 
     def header(self, name: str) -> str | None:
         if name.lower() == "content-type" and self.content_type:
@@ -755,6 +757,10 @@ class _Runner:
             return req.source
         if key == "rm":
             return req.method
+        if key == "proto":
+            return req.proto
+        if key == "tls_peer_verified":
+            return 1 if req.tls_verified else 0
         if key == "rb":
             return req.body
         if key == "ua":
