@@ -625,8 +625,13 @@ def wait_ready(state: LabState, plan: Plan, progress: Callable[[str], None] = la
         proxies = plan.hosts_of(site.name, "sip-proxy")
         if proxies[0].ha:
             wait_until(f"one VIP holder at {site.name}", lambda: len(vip_holders(c, plan, site.name)) == 1, timeout)
-        carrier = carrier_ns(c, plan.trunks[0].name)
-        src = plan.trunks[0].peers[0]
+        # Kamailio answers only the site's trunk peers and media nodes: probe as one of them
+        trunk = next((t for t in plan.trunks if site.name in t.sites), None)
+        media = plan.hosts_of(site.name, "media")
+        if trunk or not media:
+            carrier, src = carrier_ns(c, (trunk or plan.trunks[0]).name), (trunk or plan.trunks[0]).peers[0]
+        else:
+            carrier, src = ns_name(c, media[0].name), media[0].address
         for p in proxies:
             wait_until(f"Kamailio on {p.name} answering OPTIONS",
                        lambda: (sip_options(c, carrier, src, p.address) or "").startswith("SIP/2.0 200"), timeout, 0.3)
