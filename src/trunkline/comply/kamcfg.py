@@ -107,8 +107,8 @@ def preprocess(text: str) -> tuple[list[str], dict[str, str]]:
                 parts = rest.split(None, 1)
                 if parts and (word != "trydef" or parts[0] not in defines):
                     defines[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
-            elif active and word in ("undef", "trydefine"):
-                defines.pop(rest.split()[0] if rest else "", None) if word == "undef" else None
+            elif active and word == "undef" and rest:
+                defines.pop(rest.split()[0], None)
             lines.append("")
             continue
         lines.append(_strip_comment(raw) if active else "")
@@ -819,26 +819,3 @@ def _compare(op: str, a, b):
         return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
     except TypeError:
         return UNKNOWN
-
-
-def called_routes(cfg: Config, kind: str = "request_route", name: str = "") -> set[str]:
-    """Names of routes reachable by route(...) calls from a route (any path, conditions ignored)."""
-    seen: set[str] = set()
-    todo = [cfg.routes.get((kind, name), ())]
-    while todo:
-        for node in _walk(todo.pop()):
-            if node.kind == "call" and node.name == "route" and node.args and node.args[0].op in ("ident", "str"):
-                target = node.args[0].value
-                if target not in seen and cfg.route(target) is not None:
-                    seen.add(target)
-                    todo.append(cfg.route(target))
-    return seen
-
-
-def _walk(nodes):
-    for n in nodes:
-        yield n
-        yield from _walk(n.then)
-        yield from _walk(n.other)
-        for _, body in n.cases:
-            yield from _walk(body)
