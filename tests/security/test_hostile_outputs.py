@@ -8,7 +8,8 @@ and inventory succeed and, compared with the clean center:
   * every rendered and inventory file has the same number of lines;
   * every XML file parses and has the same elements (tag, in order);
   * kamailio.cfg has the same route blocks;
-  * tmpfiles.d and exports lines read back to the path given (systemd's C escapes, exports' octal);
+  * tmpfiles.d lines make exactly the folder given when systemd-tmpfiles runs them (--root into a
+    scratch folder); exports lines read back to the path given (exports(5) octal escapes);
   * the /etc/default files sourced by sh give back the value (a real sh reads them);
   * inventory.py has the same Python structure (ast) and carries the values as constants;
   * `ssh -G` shows the value as User/IdentityFile/ProxyJump and no ProxyCommand/LocalCommand;
@@ -262,28 +263,19 @@ def past_the_loader(base_file: Path, tmp: Path, field: str, value: str) -> Outco
 # --- reading outputs back ------------------------------------------------------------------------
 
 
-def _unescape_tmpfiles(field: str) -> str:
-    """systemd-tmpfiles' reading of a path field: C escapes (\\xNN, \\uXXXX, \\\\), then %% -> %."""
-    out, i = [], 0
-    while i < len(field):
-        c = field[i]
-        if c == "\\":
-            kind = field[i + 1]
-            width = {"x": 2, "u": 4, "U": 8}.get(kind)
-            if width:
-                out.append(chr(int(field[i + 2:i + 2 + width], 16)))
-                i += 2 + width
-                continue
-            out.append({"\\": "\\", "n": "\n", "t": "\t", '"': '"', "'": "'"}[kind])
-            i += 2
-            continue
-        if c == "%" and field[i + 1:i + 2] == "%":
-            out.append("%")
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+def _tmpfiles_created(text: str, root: Path) -> set[str]:
+    """What systemd-tmpfiles itself makes of the file: run it with --root into a scratch folder
+    (owners mapped to root, which exists here) and list the folders it created."""
+    exe = shutil.which("systemd-tmpfiles")
+    if not exe:
+        pytest.skip("systemd-tmpfiles is not installed")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    conf = root.with_suffix(".conf")
+    conf.write_text(text.replace(" rtpengine trunkline-rec ", " root root ").replace(" root trunkline-rec ", " root root "))
+    root.mkdir()
+    proc = subprocess.run([exe, f"--root={root}", "--create", str(conf)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return {"/" + p.relative_to(root).as_posix() for p in root.rglob("*")}
 
 
 def _unescape_exports(field: str) -> str:
@@ -356,17 +348,17 @@ def assert_located(exc: TrunklineError, field: str) -> None:
     assert exc.exit_code == 2, (type(exc).__name__, text[:300])
 
 
-def assert_inert(got: Outcome, clean: Outcome, field: str, value: str) -> None:
+def assert_inert(got: Outcome, clean: Outcome, field: str, value: str, tmp_root: Path) -> None:
     """Each of render and inventory either refused the value with its place, or wrote it as data."""
     for exc in got.refusals:
         assert_located(exc, field)
     if got.files is not None:
-        assert_render_inert(got, clean, field, value)
+        assert_render_inert(got, clean, field, value, tmp_root)
     if got.inventory is not None:
         assert_inventory_inert(got, clean, field, value)
 
 
-def assert_render_inert(got: Outcome, clean: Outcome, field: str, value: str) -> None:
+def assert_render_inert(got: Outcome, clean: Outcome, field: str, value: str, tmp_root: Path) -> None:
     assert set(got.files) == set(clean.files), "a value changed which files are rendered"
     for key, text in got.files.items():
         before = clean.files[key]
@@ -376,9 +368,12 @@ def assert_render_inert(got: Outcome, clean: Outcome, field: str, value: str) ->
         if key[1].endswith("kamailio.cfg"):
             assert _routes(text) == _routes(before), f"{key}: route blocks changed"
         if key[1].endswith("trunkline-recordings.conf"):
-            d_lines = [line.split() for line in text.splitlines() if line.startswith("d ")]
+            d_lines = [shlex.split(line) for line in text.splitlines() if line.startswith("d ")]
             assert [len(f) for f in d_lines] == [6, 6], d_lines  # type path mode user group age
-            assert _unescape_tmpfiles(d_lines[0][1]) == got.plan.recording["storage"]["path"]
+            path = got.plan.recording["storage"]["path"]
+            assert d_lines[0][1].replace("%%", "%") == path
+            made = _tmpfiles_created(text, tmp_root / key[0])
+            assert path in made and all(path.startswith(m) or "/var/spool/rtpengine".startswith(m) for m in made), made
         if key[1].endswith("trunkline.exports"):
             rows = [line.split() for line in text.splitlines() if not line.startswith("#")]
             assert len(rows) == 1 and _unescape_exports(rows[0][0]) == got.plan.recording["storage"]["path"]
@@ -445,7 +440,7 @@ def assert_inventory_inert(got: Outcome, clean: Outcome, field: str, value: str)
 def test_a_hostile_value_through_the_loader_is_refused_with_its_place_or_inert_in_every_output(field, kind, base_file, clean, tmp_path):
     value = value_of(field, kind)
     got = through_loader(base_file, tmp_path, field, value)
-    assert_inert(got, clean, field, value)
+    assert_inert(got, clean, field, value, tmp_path / "tmpfiles-root")
 
 
 PLAN_CASES = [(f, k) for f, k in CASES if f != "metadata.name" or k in ("non-ascii", "long")]
@@ -456,7 +451,7 @@ def test_a_hostile_value_past_the_loader_is_refused_by_the_output_or_inert_in_it
     """Defence in depth: the same values put straight into the plan (or the ssh settings)."""
     value = value_of(field, kind)
     got = past_the_loader(base_file, tmp_path, field, value)
-    assert_inert(got, clean, field, value)
+    assert_inert(got, clean, field, value, tmp_path / "tmpfiles-root")
 
 
 # --- findings of the issue, one by one (each fails on the code before the fix) --------------------

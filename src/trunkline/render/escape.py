@@ -15,7 +15,7 @@ where the value came from (the field path) to the message.
     POSIX shell / EnvironmentFile  shell               shlex.quote
     Python source                  python_literal      repr()
     ssh_config value               ssh_config          refuses what could start a keyword or option; quotes
-    tmpfiles.d path                tmpfiles_path       C-style escapes, %% for %, absolute normalised paths only
+    tmpfiles.d path                tmpfiles_path       quoted, \\ \" escaped, %% for %; absolute, normalised, one line
     exports(5) path                exports_path        octal escapes (\\040) for space, controls, \\ " #
     comment (header lines)         comment             control characters shown as \\xNN; XML: no -- or <
     secret values at apply time    secret_value        xml for .xml files; one line without controls elsewhere
@@ -192,27 +192,22 @@ def ssh_jump(value: object) -> str:
 def _absolute_normalised(text: str, what: str) -> None:
     if not text.startswith("/") or posixpath.normpath(text) != text or "//" in text:
         raise _refuse(text, f"is not an absolute, normalised path, which a {what} entry needs", "write it as /folder/sub, without .., . or //")
+    if len(text.encode()) >= 4096 or any(len(part.encode()) > 255 for part in text.split("/")):
+        raise _refuse(text, "is longer than a Linux path can be (4095 bytes, 255 a name)", "shorten it")
 
 
 def tmpfiles_path(value: object) -> str:
-    """The path field of a tmpfiles.d line: systemd-tmpfiles unquotes it and reads C escapes and
-    % specifiers. Whitespace, quotes, backslash and controls become \\xNN (or \\uXXXX), % becomes %%.
-    A path that cannot exist (NUL) or is not absolute and normalised is refused."""
+    """The path field of a tmpfiles.d line, as systemd-tmpfiles (252) reads it: words split on
+    whitespace unless double-quoted, a backslash takes the next character literally, % starts a
+    specifier (%% is a %). So: \\ and \" escaped, % doubled, quoted when it holds whitespace or
+    quotes. Lines are read one by one: a line break (or other control character) cannot be
+    expressed and is refused, as is a path that is not absolute and normalised."""
     text = str(value)
-    if "\x00" in text:
-        raise _refuse(text, "holds NUL, which no path can hold", "remove it")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text):
+        raise _refuse(text, f"holds {', '.join(_controls(text))}, which a tmpfiles.d line cannot hold", "remove them")
     _absolute_normalised(text, "tmpfiles.d")
-    out = []
-    for c in text:
-        if c == "%":
-            out.append("%%")
-        elif c.isascii() and (c.isspace() or not c.isprintable() or c in "\\\"'"):
-            out.append(f"\\x{ord(c):02x}")
-        elif not c.isascii() and (_is_control(c) or c.isspace()):
-            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
-        else:
-            out.append(c)
-    return "".join(out)
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{out}"' if any(c.isspace() or c in "\"'\\" for c in text) else out
 
 
 def exports_path(value: object) -> str:
