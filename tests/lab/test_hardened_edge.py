@@ -282,3 +282,21 @@ def test_a_carrier_with_a_declared_ca_and_no_client_certificate_is_refused(edge)
     assert _tls_options(plan, ns, src) == "no answer: TimeoutError The read operation timed out"
     # with the certificate its CA signed, the same request is answered
     assert _tls_options(plan, ns, src, pki["cert"], pki["key"]) == "SIP/2.0 200 OK"
+
+
+def test_pike_bans_a_flooding_stranger(edge):
+    """A burst from the stranger over security.pike_requests in 2 s: Kamailio's pike bans the source
+    (route[FLOOD]) and runs the nft command that fills sip_banned (the lab loads no nftables, so only
+    Kamailio's own ban and log line are seen here; tests/render loads the set and runs the command)."""
+    state, plan, _ = edge
+    stranger, vip = lab.stranger_ns(plan.center), _vip(plan)
+    burst = plan.security["pike_requests"] * 2  # bounded: twice the threshold, once
+    flood = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind((sys.argv[1],0))\n"
+             "for i in range(int(sys.argv[3])):\n"
+             " s.sendto(f'OPTIONS sip:{sys.argv[2]} SIP/2.0\\r\\nVia: SIP/2.0/UDP {sys.argv[1]}:5060;branch=z9hG4bKflood{i}\\r\\n"
+             "From: <sip:f@{sys.argv[1]}>;tag={i}\\r\\nTo: <sip:{sys.argv[2]}>\\r\\nCall-ID: flood{i}\\r\\nCSeq: 1 OPTIONS\\r\\n"
+             "Max-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n'.encode(),(sys.argv[2],5060))\n")
+    subprocess.run(lab.in_ns(stranger, [sys.executable, "-c", flood, lab.STRANGER, vip, str(burst)]), check=True, timeout=20)
+    holder = lab.vip_holders(plan.center, plan, "sh-dc1")[0]
+    log = Path(next(p.log for p in state.processes if p.name == "kamailio" and p.host == holder))
+    lab.wait_until("pike to ban the stranger", lambda: f"pike bans {lab.STRANGER} for 300 s" in log.read_text(errors="replace"), 5, 0.1)
