@@ -643,3 +643,24 @@ def test_a_refused_value_exits_2_through_the_cli_with_its_place_and_writes_nothi
     assert "storage.path" in result.output and (re.search(r"layer\.yaml:\d+", result.output) or "spec.recording" in result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not out.exists()
+
+
+def test_a_key_path_cannot_add_options_to_testinfras_host_url(base_file, tmp_path):
+    from testinfra.backend import parse_hostspec
+
+    from trunkline.targets.inventory import read_ssh_targets
+
+    center = load_blueprint([base_file])
+    ssh = {site: dict(s, key="file:/keys/k?x&sudo=true&ssh_config=/tmp/evil#frag", bastion=None) for site, s in ssh_settings(center).items()}
+    got = _produce(build_plan(center, source=str(base_file)), ssh, tmp_path)
+    assert got.inventory, got.inventory_refused
+    host, kw = parse_hostspec(read_ssh_targets(got.inventory)["hq-sip1"].testinfra_spec())
+    assert kw.get("ssh_identity_file") == "/keys/k?x&sudo=true&ssh_config=/tmp/evil#frag"
+    assert "sudo" not in kw and "ssh_config" not in kw
+
+
+def test_an_ssh_user_cannot_carry_a_url_into_testinfras_host(base_file, tmp_path):
+    center = load_blueprint([base_file])
+    ssh = {site: dict(s, user="root@evil?sudo=true") for site, s in ssh_settings(center).items()}
+    got = _produce(build_plan(center, source=str(base_file)), ssh, tmp_path)
+    assert got.inventory_refused and "ssh.user" in str(got.inventory_refused)

@@ -211,12 +211,15 @@ def tmpfiles_path(value: object) -> str:
 
 
 def exports_path(value: object) -> str:
-    """The path of an exports(5) line: exportfs decodes \\ooo octal escapes, so every byte that is
-    not printable ASCII, and space, \\, " and #, becomes \\ooo. NUL and relative paths are refused."""
+    """The path of an exports(5) line: exportfs decodes \\ooo octal escapes (nfs-utils writes its
+    own etab so: putexportent), so every byte that is not printable ASCII, and space, \\, " and #,
+    becomes \\ooo. NUL, relative paths and paths over NFS_MAXPATHLEN (1024) are refused."""
     text = str(value)
     if "\x00" in text:
         raise _refuse(text, "holds NUL, which no path can hold", "remove it")
     _absolute_normalised(text, "exports")
+    if len(text.encode()) > 1024:
+        raise _refuse(text, "is longer than an NFS export path can be (1024 bytes)", "shorten it")
     out = []
     for b in text.encode("utf-8"):
         c = chr(b)

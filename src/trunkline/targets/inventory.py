@@ -28,6 +28,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from trunkline.errors import TrunklineError, UsageError
 from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, SIP_PORT, SIP_TLS_PORT, Host, Plan
@@ -75,9 +76,9 @@ class SshTarget:
         """A pytest-testinfra host: paramiko://user@address:port[?ssh_identity_file=KEY]; behind a
         bastion, ssh://HOST?ssh_config=FILE (OpenSSH follows the ProxyJump of the inventory's ssh_config)."""
         if self.bastion and self.ssh_config:
-            return f"ssh://{self.host}?ssh_config={self.ssh_config}"
-        spec = f"paramiko://{self.user}@{self.address}:{self.port}"
-        return spec + (f"?ssh_identity_file={self.key}" if self.key else "")
+            return f"ssh://{self.host}?ssh_config={quote(self.ssh_config, safe='/~')}"
+        spec = f"paramiko://{self.user}@{self.address}:{self.port}"  # the user holds no URL delimiter (ssh_targets)
+        return spec + (f"?ssh_identity_file={quote(self.key, safe='/~')}" if self.key else "")  # parse_qs unquotes it
 
 
 def ssh_key_path(ref: str | None, where: str) -> str | None:
@@ -116,7 +117,9 @@ def ssh_targets(plan: Plan, ssh: dict[str, dict]) -> dict[str, SshTarget]:
         where = f"spec.sites[{h.site}].ssh"
         key = ssh_key_path(s.get("key"), f"{where}.key")
         try:
-            escape.ssh_config(s.get("user", "root"))
+            user = escape.ssh_config(s.get("user", "root"))
+            if any(c in user for c in "@:/?#&%[]"):  # it is also the user part of testinfra's host URL
+                raise escape.UnsafeValue(f"{escape.shown(user)} holds one of @ : / ? # & % [ ], which no login name has; remove them", user)
         except escape.UnsafeValue as exc:
             raise InventoryError(f"{where}.user: {exc}") from None
         for field, value, check in (("key", key, lambda v: escape.ssh_config(v, spaces=True)), ("bastion", s.get("bastion"), escape.ssh_jump)):
