@@ -15,10 +15,15 @@ where the value came from (the field path) to the message.
     POSIX shell / EnvironmentFile  shell               shlex.quote
     Python source                  python_literal      repr()
     ssh_config value               ssh_config          refuses what could start a keyword or option; quotes
+    ProxyJump value                ssh_jump            ssh_config, and [user@]host[:port] hops only
     tmpfiles.d path                tmpfiles_path       quoted, \\ \" escaped, %% for %; absolute, normalised, one line
     exports(5) path                exports_path        octal escapes (\\040) for space, controls, \\ " #
     comment (header lines)         comment             control characters shown as \\xNN; XML: no -- or <
     secret values at apply time    secret_value        xml for .xml files; one line without controls elsewhere
+    @@secret:REF@@ markers         secret_ref          a charset no format needs to escape
+
+Guards where a value becomes a path a program acts on: store_path (a folder old files are
+deleted under: not a system folder) and timezone (an IANA name that exists, never a path).
 """
 
 from __future__ import annotations
