@@ -94,7 +94,7 @@ def test_a_center_without_onprem_sites_has_no_inventory(tmp_path):
 def test_an_env_reference_for_an_ssh_key_is_refused_with_the_fix(tmp_path):
     result = cli("inventory", BLUEPRINT, "--set", "spec.sites[0].ssh.key=env:DEPLOY_KEY", "-o", tmp_path / "inv")
     assert result.exit_code == 2
-    assert "only file: references work for SSH keys" in result.output
+    assert "spec.sites[0].ssh.key" in result.output and "only a file: reference works here" in result.output
 
 
 def test_the_committed_example_is_what_the_blueprint_gives(written):
@@ -155,3 +155,21 @@ def test_without_a_media_relay_the_media_nodes_take_rtp_from_the_carriers():
     assert "ip saddr @trunk_peers_v4 udp dport 16384-32767 accept" in rules
     # the other site keeps its relay: its media nodes take RTP from the site only
     assert "@trunk_peers" not in inv.firewall_ruleset(plan, plan.host("bj-dc2-media1"))
+
+
+def test_a_carriers_declared_ca_reaches_the_proxies_host_vars_and_the_secrets_an_apply_resolves(tmp_path):
+    """trunks[].tls.ca: the tls role and deploy bundle these references as carriers-ca.crt on the proxies."""
+    from trunkline.targets.onprem import needed_secrets
+
+    result = cli("inventory", BLUEPRINT, "--set", "spec.trunks[0].tls={ca: 'file:/etc/trunkline/carrier-a-ca.crt', verify: true}",
+                 "-o", tmp_path / "inv", "--build", tmp_path / "build")
+    assert result.exit_code == 0, result.output
+    proxy = load(tmp_path / "inv" / "host_vars" / "sh-dc1-sip1.yml")
+    media = load(tmp_path / "inv" / "host_vars" / "sh-dc1-media1.yml")
+    assert proxy["tls_carrier_ca_refs"] == ["file:/etc/trunkline/carrier-a-ca.crt"]
+    assert "tls_carrier_ca_refs" not in media
+
+    class Job:
+        name, entries, vars = "sh-dc1-sip1", [], proxy
+
+    assert "sh-dc1-sip1 tls_carrier_ca_refs" in needed_secrets([Job()])["file:/etc/trunkline/carrier-a-ca.crt"][0]

@@ -15,6 +15,7 @@ from functools import lru_cache
 import pytest
 
 from trunkline.blueprint.load import validate_data
+from trunkline.errors import BlueprintError
 from trunkline.plan.topology import MEDIA_SIP_PORT, Plan, build_plan, plan_from_file
 from trunkline.render import OUTPUTS, render_host
 
@@ -169,9 +170,16 @@ def test_no_preprocessor_command_sits_in_a_comment():
 
 
 def test_user_text_is_escaped_in_attributes():
-    plan = small(ivr=[{"name": "hello", "entry": True, "greeting": 'greet/a&b "x" <y>.wav', "options": {"1": {"queue": "help"}}}])
+    """The loader refuses such a greeting; placed straight into the plan, the XML still holds it as one attribute."""
+    plan = small(ivr=[{"name": "hello", "entry": True, "greeting": "greet/hello.wav", "options": {"1": {"queue": "help"}}}])
+    plan.ivr[0]["greeting"] = 'greet/a&b "x" <y>.wav'
     menu = parse(files(plan)[IVR]).find("menu")
     assert menu.get("greet-long") == 'greet/a&b "x" <y>.wav'
+
+
+def test_a_greeting_with_markup_is_refused_by_the_loader():
+    with pytest.raises(BlueprintError, match=r"spec\.ivr\[0\]\.greeting: .* is not a sound file or phrase macro"):
+        small(ivr=[{"name": "hello", "entry": True, "greeting": 'greet/a&b "x" <y>.wav', "options": {"1": {"queue": "help"}}}])
 
 
 # --- vars.xml ---------------------------------------------------------------------------------

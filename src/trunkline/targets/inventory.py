@@ -446,6 +446,10 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
                     "tls_private_key_ref": unsafe(f"file:pki/{h.name}.key"),
                     "tls_ca_ref": unsafe("file:pki/ca.crt"),
                 })
+                # carriers' CAs the proxies verify client certificates against (trunks[].tls.ca)
+                cas = sorted({t.tls_ca_ref for t in plan.trunks if h.site in t.sites and t.tls_ca_ref})
+                if cas:
+                    v["tls_carrier_ca_refs"] = [unsafe(ref) for ref in cas]
             _dump(tmp / "host_vars" / f"{h.name}.yml", made_by + "\nReferences (*_ref): env:NAME or file:PATH; a relative PATH is relative to this inventory.", v)
 
         _write_pyinfra(tmp / "inventory.py", hosts, targets, made_by)

@@ -177,6 +177,9 @@ def needed_secrets(jobs: list, inventory: Path | None = None) -> dict[str, tuple
         for key, value in job.vars.items():
             if key.endswith("_ref") and isinstance(value, str) and value and _wanted(key, job.vars):
                 needed.setdefault(value, ([], inventory))[0].append(f"{job.name} {key}")
+            elif key.endswith("_refs") and isinstance(value, list):  # e.g. tls_carrier_ca_refs
+                for ref in value:
+                    needed.setdefault(str(ref), ([], inventory))[0].append(f"{job.name} {key}")
     return needed
 
 
