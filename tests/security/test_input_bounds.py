@@ -18,6 +18,7 @@ import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -45,10 +46,13 @@ def _measured(*args) -> tuple[int, str, float, float]:
     start = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-c", "from trunkline.cli import app; app()", *map(str, args)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    killer = threading.Timer(60, proc.kill)  # a regression fails the test instead of hanging the run
+    killer.start()
     try:
         err = proc.stderr.read()  # stderr is small: one line per problem
         _, status, usage = os.wait4(proc.pid, 0)
     finally:
+        killer.cancel()
         proc.returncode = 0  # reaped by wait4; keep Popen from waiting again
     return os.waitstatus_to_exitcode(status), err, time.monotonic() - start, usage.ru_maxrss / 1024
 

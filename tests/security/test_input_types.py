@@ -208,6 +208,14 @@ def test_hostile_values_do_not_reach_a_plan(tmp_path):
         assert "Traceback" not in run.stderr
 
 
+def test_blueprint_file_name_with_a_newline_is_refused(tmp_path):
+    path = tmp_path / "shop.yaml\n# injected"
+    path.write_text(BASE.read_text())
+    result = _invoke("validate", path)
+    assert result.exit_code == 2 and "file name has control characters" in result.stderr
+    assert "\n# injected" not in result.stderr
+
+
 # --- secrets are never echoed (section 4) ---------------------------------------------------------
 
 

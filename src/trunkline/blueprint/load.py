@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -306,6 +307,9 @@ def load_layers(paths: list[Path], sets: list[str] = ()) -> tuple[dict, Position
     """Merge the layers into plain data with positions; the first file names the blueprint."""
     if not paths:
         raise UsageError("name at least one blueprint file")
+    for p in paths:  # the name is written into every file's managed-by header
+        if any(unicodedata.category(c)[0] == "C" for c in str(p)):
+            raise UsageError(f"{show(str(p))}: the file name has control characters; rename the file")
     data: dict = {}
     pos = Positions()
     for path in layer_files([Path(p) for p in paths]):
