@@ -11,3 +11,14 @@ BASE = ROOT / "tests" / "blueprint" / "base.yaml"
 
 def example_ids() -> list[str]:
     return [p.stem for p in EXAMPLES]
+
+
+def field_paths(node, prefix=()):
+    """Every place in plain blueprint data, as a tuple of keys and indexes (the root is ())."""
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from field_paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from field_paths(v, prefix + (i,))

@@ -18,7 +18,6 @@ import string
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,27 +33,43 @@ from trunkline.cli import app
 from trunkline.errors import BlueprintError, PlanError
 from trunkline.plan.topology import build_plan
 
-from shared import BASE, EXAMPLES, ROOT
+from shared import BASE, EXAMPLES, ROOT, field_paths
 
 WALL_S = 5.0
 RSS_MB = 200
 TEXT = BASE.read_text()
 
 
+# The child reports its own peak (VmHWM of its process after exec) at exit: wait4's ru_maxrss would
+# also count the parent's memory, which a forked child carries until it execs.
+_CHILD = """
+import atexit, os, sys
+def _peak():
+    with open("/proc/self/status") as f:
+        kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    with open(os.environ["TRUNKLINE_TEST_PEAK_FILE"], "w") as out:
+        out.write(kb)
+atexit.register(_peak)
+from trunkline.cli import app
+app()
+"""
+
+
 def _measured(*args) -> tuple[int, str, float, float]:
     """(exit code, stderr, wall seconds, peak RSS in MB) of `trunkline ARGS` in its own process."""
-    start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", "from trunkline.cli import app; app()", *map(str, args)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    killer = threading.Timer(60, proc.kill)  # a regression fails the test instead of hanging the run
-    killer.start()
-    try:
-        err = proc.stderr.read()  # stderr is small: one line per problem
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        killer.cancel()
-        proc.returncode = 0  # reaped by wait4; keep Popen from waiting again
-    return os.waitstatus_to_exitcode(status), err, time.monotonic() - start, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile("r") as peak:
+        start = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, *map(str, args)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env={**os.environ, "TRUNKLINE_TEST_PEAK_FILE": peak.name})
+        try:
+            err = proc.communicate(timeout=60)[1]  # a regression fails the test instead of hanging the run
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = proc.communicate()[1] + "\n(killed after 60 s)"
+        wall = time.monotonic() - start
+        kb = peak.read().strip()
+    return proc.returncode, err, wall, int(kb) / 1024 if kb else float("inf")
 
 
 def _bomb(levels: int = 9, width: int = 9) -> str:
@@ -241,16 +256,6 @@ def _dump(doc) -> str:
     return stream.getvalue()
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, prefix + (i,))
-
-
 @st.composite
 def hostile_documents(draw) -> tuple[str, list[str]]:
     """(YAML text, --set expressions): a random tree, a mutated example, or an example with a snippet spliced in."""
@@ -265,14 +270,14 @@ def hostile_documents(draw) -> tuple[str, list[str]]:
         return _dump(doc), sets
     if kind == "mutated":
         for _ in range(draw(st.integers(1, 3))):
-            paths = [p for p in _paths(doc) if p]
+            paths = [p for p in field_paths(doc) if p]
             path = draw(st.sampled_from(paths))
             node = doc
             for part in path[:-1]:
                 node = node[part]
             node[path[-1]] = draw(TREES)
         if draw(st.booleans()):
-            path = draw(st.sampled_from([p for p in _paths(doc) if p and all(isinstance(x, str) for x in p)]))
+            path = draw(st.sampled_from([p for p in field_paths(doc) if p and all(isinstance(x, str) for x in p)]))
             sets.append(".".join(path) + "=" + draw(st.sampled_from(["hunter2", "[1, {a: *b}]", ".inf", "-1", "&a [*a]", "x\ny", "1e999"])))
         return _dump(doc), sets
     lines = _dump(doc).splitlines(keepends=True)

@@ -17,6 +17,8 @@ from trunkline.plan.topology import build_plan
 from trunkline.render import render_site
 from trunkline.render.check import check_tree
 
+from shared import field_paths
+
 NAMES = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 SKILLS = ["sales", "support", "billing", "tech"]
 
@@ -100,21 +102,11 @@ JUNK = st.recursive(
 )
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, prefix + (i,))
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_field_replaced_with_junk_gives_a_clean_error_or_a_plan(base_data, data):
     doc = copy.deepcopy(base_data)
-    paths = [p for p in _paths(doc) if p]
+    paths = [p for p in field_paths(doc) if p]
     path = data.draw(st.sampled_from(paths))
     junk = data.draw(JUNK)
     node = doc
