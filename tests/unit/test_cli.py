@@ -165,3 +165,31 @@ def test_check_command_passes_a_rendered_tree_and_names_a_rejected_file(tmp_path
 def test_check_command_on_a_folder_without_a_manifest_says_how_to_make_one(tmp_path):
     result = run("check", tmp_path, "--json")
     assert result.exit_code == 2 and "render into it first" in json.loads(result.stdout)["message"]
+
+
+def test_every_default_in_the_schema_validates_against_its_own_field():
+    """An editor that fills in a default must write a value the field takes (rpo: 15m, not 900)."""
+    import jsonschema
+
+    from trunkline.blueprint.schema import schema
+
+    doc = schema()
+    defaults = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "default" in node:
+                defaults.append((where, node))
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(doc, "")
+    assert len(defaults) > 20
+    for where, field in defaults:
+        own = {k: v for k, v in field.items() if k != "default"}
+        jsonschema.validate(field["default"], {**own, "$defs": doc["$defs"]})  # raises, naming the field's rule
+    rpo = doc["$defs"]["Dr"]["properties"]["rpo"]["default"]
+    assert rpo == "15m"
