@@ -26,6 +26,8 @@ def test_case_gives_its_status_at_its_place(case, tmp_path):
     assert matching, f"expected line {case.get('line')} and {case['message']!r}; got {[(str(f.place), f.message) for f in here]}"
     finding = matching[0]
     assert result.fix_for(finding), "a failure says what to change"
+    if "fix" in case:
+        assert result.fix_for(finding) == case["fix"]
     if finding.place.kind == "blueprint":
         assert finding.place.file == str(path)
         assert str(finding.place) == f"{path}:{finding.place.line} {case['where']}"

@@ -127,3 +127,17 @@ def test_json_lists_every_control_with_status_findings_and_fixes(failing):
     finding = pause["findings"][0]
     assert finding["where"] == f"{BASE}:29 spec.recording.pause_on_payment"
     assert finding["fix"] == "set recording.pause_on_payment: true"
+
+
+def test_every_json_result_has_reason_and_waiver_keys(tmp_path):
+    """docs/compliance.md lists them for every control: a script reads them without a KeyError."""
+    from typer.testing import CliRunner
+
+    from trunkline.cli import app
+
+    result = CliRunner().invoke(app, ["comply", str(ROOT / "blueprints" / "acme-bank.yaml"), "--format", "json"])
+    body = json.loads(result.stdout)
+    statuses = {r["status"] for r in body["results"]}
+    assert {"pass", "skip"} <= statuses
+    for r in body["results"]:
+        assert isinstance(r["reason"], str) and ("waiver" in r and r["waiver"] is None), r["control"]

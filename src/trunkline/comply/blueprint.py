@@ -284,8 +284,25 @@ def worm_within_legal_duty(ctx: BlueprintContext, erasure_deadline: str = "30d")
                      f"conflict: object lock keeps every recording undeletable for {format_duration(rec.retention)}, but GDPR Art. 17 erasure must "
                      f"be possible within {erasure_deadline} of a request once no legal duty holds the data; {basis}, so the lock may last "
                      f"{format_duration(allowed)} at most",
-                     f"lower recording.retention to {format_duration(allowed)} or less, or set worm: false and erase on request; "
-                     "declare the pack whose law makes you keep them longer (e.g. mifid-2)")]
+                     _worm_conflict_fix(ctx, allowed, rec.retention))]
+
+
+def _worm_conflict_fix(ctx: BlueprintContext, allowed: int, retention: int) -> str:
+    """What resolves the lock-vs-erasure conflict, offering a pack only where one not yet declared
+    would carry the retention (suggesting a declared one resolves nothing)."""
+    from trunkline.comply.packs import all_packs
+
+    declared = {p.id for p in ctx.packs}
+    covering = sorted(p.id for p in all_packs().values()
+                      if p.retention_duty and p.retention_duty >= retention and p.id not in declared)
+    ways = [f"cut the lock to the legal minimum: recording.retention: {format_duration(allowed)}",
+            "drop the lock (worm: false) and erase a caller's recordings on request",
+            "keep the lock but encrypt each caller's recordings with a key of their own and destroy the key on request "
+            "(crypto-shredding; trunkline does not render this)",
+            "or accept it with a waiver that states the justification (--waivers)"]
+    if covering:
+        ways.insert(0, f"if a law obliges you to keep them, declare its pack ({' or '.join(covering)})")
+    return "; ".join(ways)
 
 
 # --- availability -----------------------------------------------------------------------------------
