@@ -198,3 +198,40 @@ def test_two_trunks_share_the_busy_hour_traffic_evenly(base_data):
     plan = _plan(base_data)
     half = 120 * 180 / 3600 / 2
     assert [t.channels for t in plan.trunks] == [sizing.erlang_b_channels(half, 0.01)] * 2
+
+
+def test_seats_far_above_the_forecast_are_a_warning_with_both_figures(base_data):
+    base_data["spec"]["seats"][0]["count"] = 100
+    plan = _plan(base_data)
+    need = sizing.erlang_c_agents(120, 180, 30, 0.8).scheduled
+    assert any(w.startswith(f"the seat pools hold 100 agents") and f"the {need} the forecast needs" in w for w in plan.warnings)
+
+
+def test_seats_close_to_the_forecast_give_no_staffing_warning(base_data):
+    base_data["spec"]["seats"][0]["count"] = sizing.erlang_c_agents(120, 180, 30, 0.8).scheduled + 1
+    assert not [w for w in _plan(base_data).warnings if w.startswith("the seat pools hold")]
+
+
+def test_plan_shows_how_auto_pools_split_what_the_fixed_pools_leave(base_data, tmp_path):
+    import io
+
+    from ruamel.yaml import YAML
+    from typer.testing import CliRunner
+
+    from trunkline.cli import app
+
+    base_data["spec"]["seats"] += [{"pool": "vip", "count": 2, "skills": ["orders"], "site": "fra1"},
+                                   {"pool": "extra", "count": "auto", "skills": ["orders"], "site": "fra1"}]
+    plan = _plan(base_data)
+    need = sizing.erlang_c_agents(120, 180, 30, 0.8).scheduled
+    auto = [s.agents for s in plan.seats if s.auto]
+    assert sum(auto) == need - 2 and max(auto) - min(auto) <= 1
+    buf = io.StringIO()
+    YAML().dump(base_data, buf)
+    path = tmp_path / "center.yaml"
+    path.write_text(buf.getvalue())
+    out = CliRunner().invoke(app, ["plan", str(path)]).output
+    table = out[out.index("seat pools"):out.index(" sites ")]
+    rows = {line.split("│")[1].strip(): line for line in table.splitlines() if line.count("│") == 6}
+    assert "seat pools" in out and {"support", "vip", "extra"} <= set(rows)
+    assert "fixed" in rows["vip"] and "│ 2 " in rows["vip"] and "auto" in rows["extra"]

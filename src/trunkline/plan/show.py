@@ -36,6 +36,12 @@ def show_plan(plan: Plan, console: Console) -> None:
         t.add_row(*r)
     console.print(t)
 
+    t = Table("pool", "site", "count", "agents", "skills", title="seat pools",
+              caption="auto pools share evenly what the Erlang C result leaves after the fixed pools")
+    for p in plan.seats:
+        t.add_row(p.pool, p.site, ("auto" if p.auto else "fixed") + (", hosted" if p.hosted else ""), str(p.agents), ", ".join(p.skills))
+    console.print(t)
+
     t = Table("site", "kind", "role", "network", "VIP", "seats", "calls", "media", "bandwidth", "edge calls/s", title="sites")
     for site in plan.sites:
         t.add_row(site.name, site.kind + (f" ({site.provider})" if site.provider else ""), site.role, site.cidr, site.vip,

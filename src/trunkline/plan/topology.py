@@ -217,7 +217,12 @@ def _kamailio_memory_mb(concurrent_calls: int, cps: float) -> tuple[int, int]:
     return shm, 16 if shm <= 512 else 32
 
 
+SEATS_OVER_FORECAST = 1.5  # fixed seats above this multiple of the forecast's agents: a plan warning
+
+
 def _split_agents(center: Center, required: int) -> list[SeatPlan]:
+    """Seats per pool: a fixed pool keeps its count; the auto pools share, evenly, what the Erlang C
+    result (agents to schedule) leaves after the fixed pools (none when the fixed pools cover it)."""
     pools = center.spec.seats
     fixed = sum(p.count for p in pools if p.count != "auto")
     autos = [p for p in pools if p.count == "auto"]
@@ -259,6 +264,13 @@ def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
         warnings.append(
             f"the seat pools hold {seats_total} agents but the forecast needs {agents.scheduled} "
             f"({agents.agents} on the phones at {fc.shrinkage:.0%} shrinkage); add seats or a pool with count: auto"
+        )
+    elif seats_total > SEATS_OVER_FORECAST * max(agents.scheduled, 1) and seats_total - agents.scheduled >= 5:
+        # the service level and channels describe the forecast's agents, while cost prices every seat
+        warnings.append(
+            f"the seat pools hold {seats_total} agents, {seats_total / max(agents.scheduled, 1):.1f} times the "
+            f"{agents.scheduled} the forecast needs: the service level, trunks and media are sized for the forecast, "
+            f"the cost for {seats_total} seats; lower the fixed counts or raise spec.forecast.peak_calls_per_hour"
         )
 
     # trunks: every trunk takes an even share of the busy-hour traffic; auto ones are sized for it
