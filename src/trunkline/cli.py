@@ -6,10 +6,12 @@ Every command has --json for machines; tables (rich) are for people.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -436,6 +438,31 @@ def status(
         _show_status(info)
 
 
+@contextlib.contextmanager
+def _call_progress(asked: int, every_s: float = 5.0):
+    """Progress of a call run on stderr (stdout stays for the result and --json): a bar on a
+    terminal, otherwise a plain line every few seconds."""
+    if err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("calls"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("", total=asked)
+            yield lambda c: bar.update(task, completed=c["succeeded"] + c["failed"],
+                                       description=f"{c['created']} placed, {c['succeeded']} ok, {c['failed']} failed")
+        return
+    last = [0.0]
+
+    def line(c: dict) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            err.print(f"calls: {c['created']} of {c['asked']} placed, {c['succeeded']} succeeded, {c['failed']} failed",
+                      markup=False, highlight=False)
+
+    yield line
+
+
 @app.command()
 def call(
     blueprint: Path = typer.Argument(..., help="blueprint file of a center that is up"),
@@ -457,7 +484,8 @@ def call(
             raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
         if transport not in (None, "udp", "tcp", "tls"):
             raise UsageError(f"--transport {transport}: use udp, tcp or tls")
-        report = place_calls(state, state.plan(), rate, calls, trunk, transport, hold_ms)
+        with _call_progress(calls) as progress:
+            report = place_calls(state, state.plan(), rate, calls, trunk, transport, hold_ms, progress=progress)
     except TrunklineError as exc:
         _fail(exc, as_json)
     if as_json:

@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from trunkline.plan.topology import SIP_PORT, SIP_TLS_PORT, Plan
 from trunkline.targets.lab import SIPP_DIR, SIPP_SOCKET_BUFFER, LabError, LabState, carrier_ns, in_ns
@@ -74,6 +75,17 @@ def _last_stats(run_dir: Path) -> dict:
     return dict(zip(header, last))
 
 
+def _counts(run_dir: Path, asked: int) -> dict:
+    """The counts of the statistics SIPp has written so far (every second with -fd 1)."""
+    try:
+        stats = _last_stats(run_dir)
+    except (LabError, OSError, IndexError, csv.Error):
+        stats = {}
+    num = lambda key: int(stats[key]) if str(stats.get(key, "")).isdigit() else 0
+    return {"asked": asked, "created": num("TotalCallCreated"), "succeeded": num("SuccessfulCall(C)"),
+            "failed": num("FailedCall(C)")}
+
+
 def _rtt_values(run_dir: Path) -> list[float]:
     out = []
     for f in run_dir.glob("*_rtt.csv"):
@@ -85,9 +97,10 @@ def _rtt_values(run_dir: Path) -> list[float]:
 
 def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str | None = None,
                 transport: str | None = None, hold_ms: int = 1000, audio: bool = True, timeout_s: float | None = None,
-                target: str | None = None) -> CallReport:
+                target: str | None = None, progress: Callable[[dict], None] | None = None) -> CallReport:
     """Bounded call run from a trunk's carrier namespace; `target` (ADDR:PORT) bypasses the VIP,
-    e.g. straight to a media node for a baseline."""
+    e.g. straight to a media node for a baseline. `progress` gets SIPp's counts about once a
+    second while the run lasts (created, succeeded, failed, of the calls asked)."""
     if not 0 < calls <= MAX_CALLS:
         raise LabError(f"--calls must be between 1 and {MAX_CALLS}")
     if not 0 < rate <= MAX_RATE:
@@ -126,11 +139,17 @@ def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str
     with open(run_dir / "sipp.log", "wb") as log:
         proc = subprocess.Popen(in_ns(carrier_ns(plan.center, t.name), argv), cwd=run_dir, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            proc.wait(timeout=budget + 30)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # our own child, by its PID
-            proc.wait()
+        deadline = start + budget + 30
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()  # our own child, by its PID
+                proc.wait()
+                break
+            try:
+                proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                if progress:
+                    progress(_counts(run_dir, calls))
     seconds = time.monotonic() - start
     stats = _last_stats(run_dir)
     ok = int(stats.get("SuccessfulCall(C)", 0))
