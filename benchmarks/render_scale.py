@@ -114,7 +114,7 @@ def blueprint_data(seats: int, n_sites: int) -> dict:
         "apiVersion": "trunkline/v1",
         "kind": "Center",
         "metadata": {"name": f"bench-{seats}", "customer": f"Benchmark {seats} seats", "industry": "finance",
-                     "labels": {"generated-by": "benchmarks/render_scale.py"}},
+                     "labels": {"generated-by": "render-scale"}},
         "spec": {
             "timezone": "UTC",
             "timezones": ["Europe/Berlin", "America/Chicago", "Asia/Singapore"],

@@ -29,6 +29,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import unicodedata
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
@@ -504,9 +505,16 @@ def test_a_storage_path_that_is_a_system_folder_is_never_aged_or_cleaned(base_fi
     "x\u2028\x0b\x85 ${x} {{ y }}.yaml",
 ])
 def test_the_blueprint_file_name_stays_inside_every_managed_by_header(name, clean, tmp_path):
+    """The loader refuses a file name with control characters; given straight to the plan as its
+    source, the name still lands in every header as inert text."""
     path = tmp_path / name
     path.write_text(BASE)
-    center = load_blueprint([path])
+    if any(unicodedata.category(c)[0] == "C" or c in "\u2028\u2029" for c in name):
+        with pytest.raises(TrunklineError, match="control characters"):
+            load_blueprint([path])
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(BASE)
+    center = load_blueprint([plain])
     got = _produce(build_plan(center, source=str(path)), ssh_settings(center), tmp_path / "out")
     assert not got.refusals, got.refusals
     for key, text in got.files.items():
@@ -528,9 +536,10 @@ def test_kamailio_still_accepts_its_config_with_a_hostile_blueprint_name(tmp_pat
     from trunkline.render import render_site
     from trunkline.render.check import check_tree
 
-    path = tmp_path / "x\n#!define WITH_EVIL\nroute[EVIL] {\n.yaml"
-    path.write_text(BASE)
-    center = load_blueprint([path])
+    path = tmp_path / "x\n#!define WITH_EVIL\nroute[EVIL] {\n.yaml"  # the plan's source only: the loader refuses it
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(BASE)
+    center = load_blueprint([plain])
     tree = tmp_path / "tree"
     render_site(build_plan(center, source=str(path)), tree, check=False)
     results = [r for r in check_tree(tree) if r.checker == "kamailio -c"]

@@ -234,7 +234,7 @@ MusicOnHold = _typed(rf"local_stream://[A-Za-z0-9_][A-Za-z0-9_.-]{{0,63}}|{_SOUN
 
 
 def _time_zone(value: str) -> str:
-    zones = _time_zones()
+    zones = time_zones()
     if value not in zones:
         close = difflib.get_close_matches(value, sorted(zones), n=1) if len(value) <= 64 else []
         hint = f"did you mean {close[0]!r}?" if close else "write a name such as Europe/Berlin, Asia/Shanghai or UTC"
@@ -243,7 +243,7 @@ def _time_zone(value: str) -> str:
 
 
 @functools.cache
-def _time_zones() -> frozenset[str]:
+def time_zones() -> frozenset[str]:
     """The IANA names: the tzdata package's list (one small file, the list available_timezones() starts
     from, the same on every machine); without tzdata, what the system's zoneinfo has. 'localtime' (a
     link to the host's own setting on some systems) names no zone."""

@@ -32,7 +32,6 @@ import posixpath
 import re
 import shlex
 import unicodedata
-import zoneinfo
 
 from trunkline.errors import TrunklineError
 
@@ -110,11 +109,16 @@ def xml(value: object) -> str:
     return _XML_RE.sub(lambda m: _XML_ESCAPES[m.group()], text)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9 ._:/@+,=-]*").fullmatch
+
+
 def freeswitch(value: object) -> str:
     """For a value in a FreeSWITCH XML file. FreeSWITCH expands $${var} in every configuration
     file (its pre-processor) and ${var}, ${api(...)} in dialplan data, with no escape for
     either: a blueprint value holding $, { or } is refused."""
     text = str(value)
+    if _PLAIN(text):  # most values (names, numbers, addresses): nothing to refuse or escape
+        return text
     if any(c in text for c in "${}"):
         raise _refuse(text, "holds $, { or }, which FreeSWITCH expands as a variable or an API call ($${...}, ${system(...)})",
                       "remove them (FreeSWITCH has no escape for them)")
@@ -257,8 +261,10 @@ _ZONE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-][A-Za-z0-9_+-]*)
 def timezone(value: object) -> str:
     """An IANA time zone name that exists (it becomes /etc/timezone and the target of
     /etc/localtime under /usr/share/zoneinfo): name rules first, then the database."""
+    from trunkline.blueprint.models import time_zones  # the loader's list, read once
+
     text = str(value)
-    known = zoneinfo.available_timezones()
+    known = time_zones()
     if not _ZONE_RE.match(text) or len(text) > 64 or (known and text not in known):
         raise _refuse(text, "is not a time zone of the IANA database", "write one such as Europe/Berlin or UTC")
     return text
