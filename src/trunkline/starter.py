@@ -18,6 +18,7 @@ from pathlib import Path
 import jinja2
 
 from trunkline.errors import BlueprintError, UsageError
+from trunkline.render import TEMPLATES
 
 SCHEMA_FILE = "trunkline-center.schema.json"
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -92,16 +93,10 @@ def context(a: Answers, file: str) -> dict:
 
 
 def starter_text(a: Answers, file: str) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_templates())), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters["yaml_str"] = lambda v: json.dumps(str(v), ensure_ascii=False)  # a JSON string is a YAML scalar
     return env.get_template("starter/center.yaml.j2").render(**context(a, file))
-
-
-def _templates() -> Path:
-    from trunkline.render import TEMPLATES
-
-    return TEMPLATES
 
 
 def write_starter(a: Answers, folder: Path) -> list[Path]:
