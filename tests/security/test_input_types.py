@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from trunkline.blueprint.load import load_blueprint, validate_data
-from trunkline.blueprint.models import SECRET, Center
+from trunkline.blueprint.models import SECRET, Blueprint
 from trunkline.cli import app
 from trunkline.errors import BlueprintError
 
@@ -261,7 +261,7 @@ def test_literal_secret_message_names_the_field_and_the_rule_on_stderr_and_in_js
     assert "literal secret is not allowed" in problem["message"] and "env:NAME" in problem["fix"]
 
 
-def _secret_fields(model: type[BaseModel] = Center, loc: tuple = ()) -> list[tuple]:
+def _secret_fields(model: type[BaseModel] = Blueprint, loc: tuple = ()) -> list[tuple]:
     """Every field typed SecretRef, wherever it sits (other sections add their own)."""
     out = []
     for name, field in model.model_fields.items():

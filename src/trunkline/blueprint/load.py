@@ -32,7 +32,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 
-from trunkline.blueprint.models import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, SECRET, Center, Loc, cross_check, show
+from trunkline.blueprint.models import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, SECRET, Blueprint, Loc, cross_check, show
 from trunkline.errors import BlueprintError, Problem, UsageError
 
 MERGE_KEYS = ("name", "pool")
@@ -331,7 +331,7 @@ def load_layers(paths: list[Path], sets: list[str] = ()) -> tuple[dict, Position
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
     """The model class that holds the mapping at loc (for 'did you mean')."""
-    ann: Any = Center
+    ann: Any = Blueprint
     for part in loc:
         ann = _unwrap(ann)
         if isinstance(part, int):
@@ -448,11 +448,11 @@ def _problem_from_error(err: dict, pos: Positions, default_file: str) -> Problem
     return Problem(file, line, col, _dotted(loc), msg, fix)
 
 
-def validate_data(data: dict, pos: Positions | None = None, source: str = "<data>") -> Center:
+def validate_data(data: dict, pos: Positions | None = None, source: str = "<data>") -> Blueprint:
     """Validate merged data; raise BlueprintError with every problem found."""
     pos = pos or Positions()
     try:
-        center = Center.model_validate(data)
+        center = Blueprint.model_validate(data)
     except ValidationError as exc:
         problems = [_problem_from_error(e, pos, source) for e in exc.errors(include_url=False)]
         # one problem per place: a union failing on every member reports each member
@@ -469,7 +469,7 @@ def validate_data(data: dict, pos: Positions | None = None, source: str = "<data
     return center
 
 
-def load_blueprint(paths: list[Path] | Path | str, sets: list[str] = ()) -> Center:
+def load_blueprint(paths: list[Path] | Path | str, sets: list[str] = ()) -> Blueprint:
     if isinstance(paths, (str, Path)):
         paths = [Path(paths)]
     data, pos, source = load_layers(list(paths), list(sets))

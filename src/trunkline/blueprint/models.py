@@ -564,21 +564,22 @@ class Spec(_Model):
     dr: Dr = Field(default_factory=Dr)
 
 
-class Center(_Model):
+# A whole blueprint document (kind: Center); the pipeline object that carries it is trunkline.center.Center.
+class Blueprint(_Model):
+    model_config = ConfigDict(title="Center")  # the JSON Schema's title stays the document's kind
+
     apiVersion: Literal["trunkline/v1"] = Field(alias="apiVersion")
     kind: Literal["Center"]
     metadata: Metadata
     spec: Spec
 
 
-Blueprint = Center
-
 # --- cross-references -----------------------------------------------------------------------
 
 Loc = tuple[Union[str, int], ...]
 
 
-def cross_check(center: Center) -> list[tuple[Loc, str, str]]:
+def cross_check(center: Blueprint) -> list[tuple[Loc, str, str]]:
     """Checks that need more than one field: (location, what is wrong, how to fix it)."""
     spec = center.spec
     out: list[tuple[Loc, str, str]] = []

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from trunkline.blueprint.models import Center, format_duration
+from trunkline.blueprint.models import Blueprint, format_duration
 
 SCHEMA_ID = "https://trunkline.dev/schema/center-v1.json"  # an identifier, not fetched
 
 
 def schema() -> dict:
-    body = Center.model_json_schema(by_alias=True, mode="validation")
+    body = Blueprint.model_json_schema(by_alias=True, mode="validation")
     _durations_as_written(body)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **body}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from trunkline.blueprint.load import Positions
-from trunkline.blueprint.models import Center, format_duration, parse_duration
+from trunkline.blueprint.models import Blueprint, format_duration, parse_duration
 from trunkline.comply.findings import Fail, NotApplicable, NotEvaluated, Place
 from trunkline.plan.topology import Plan
 
@@ -35,7 +35,7 @@ def dotted(loc: tuple) -> str:
 
 @dataclass
 class BlueprintContext:
-    center: Center
+    center: Blueprint
     data: dict  # the merged layers as plain data (what the files say, before defaults)
     positions: Positions
     source: str

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trunkline.blueprint.load import Positions, load_layers, validate_data
-from trunkline.blueprint.models import Center
+from trunkline.blueprint.models import Blueprint
 from trunkline.comply import blueprint as bp_checks
 from trunkline.comply import files as file_checks
 from trunkline.comply import hosts as host_checks
@@ -29,7 +29,7 @@ from trunkline.render import RenderedFile, render_plan
 class Subject:
     """What the controls look at: the blueprint as written and validated, its plan, its rendered files."""
 
-    center: Center
+    center: Blueprint
     data: dict
     positions: Positions
     source: str

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from trunkline.blueprint.models import Center, Site
+from trunkline.blueprint.models import Blueprint, Site
 from trunkline.errors import PlanError
 from trunkline.plan import sizing
 
@@ -198,7 +198,7 @@ class Plan(_Data):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
-def blueprint_digest(center: Center) -> str:
+def blueprint_digest(center: Blueprint) -> str:
     """sha256 of the validated blueprint (not of the file), so layers and --set count."""
     canon = json.dumps(center.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
@@ -220,7 +220,7 @@ def _kamailio_memory_mb(concurrent_calls: int, cps: float) -> tuple[int, int]:
 SEATS_OVER_FORECAST = 1.5  # fixed seats above this multiple of the forecast's agents: a plan warning
 
 
-def _split_agents(center: Center, required: int) -> list[SeatPlan]:
+def _split_agents(center: Blueprint, required: int) -> list[SeatPlan]:
     """Seats per pool: a fixed pool keeps its count; the auto pools share, evenly, what the Erlang C
     result (agents to schedule) leaves after the fixed pools (none when the fixed pools cover it)."""
     pools = center.spec.seats
@@ -249,7 +249,7 @@ def _site_network(site: Site, index: int, taken: list[ipaddress.IPv4Network]) ->
     raise PlanError(f"site {site.name}: no free /24 for an automatic network; set spec.sites[{index}].network.cidr")
 
 
-def build_plan(center: Center, source: str = "<blueprint>") -> Plan:
+def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
     spec = center.spec
     fc = spec.forecast
     warnings: list[str] = []
