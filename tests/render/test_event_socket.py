@@ -17,7 +17,8 @@ import pytest
 from trunkline.blueprint.load import validate_data
 from trunkline.errors import BlueprintError
 from trunkline.plan.topology import plan_from_file
-from trunkline.render import SECRET_MARK, manifest, render_plan
+from trunkline.render import manifest, render_plan
+from trunkline.secrets import marker
 
 from shared import EXAMPLES, example_ids
 
@@ -61,7 +62,7 @@ def test_event_socket_lets_in_loopback_only(path):
 def test_event_socket_password_is_the_marker_of_the_blueprint_reference(path):
     plan = plan_from_file(path)
     for host, text in event_socket_files(plan).items():
-        assert settings(text)["password"] == [SECRET_MARK.format(plan.security["event_socket_password"])], host
+        assert settings(text)["password"] == [marker(plan.security["event_socket_password"])], host
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
@@ -79,7 +80,7 @@ def test_event_socket_password_reference_comes_from_the_blueprint():
     ref = "file:/etc/trunkline/event-socket.secret"
     plan = plan_from_file(EXAMPLES[0], [f"spec.security.event_socket_password={ref}"])
     texts = event_socket_files(plan)
-    assert texts and all(settings(t)["password"] == [SECRET_MARK.format(ref)] for t in texts.values())
+    assert texts and all(settings(t)["password"] == [marker(ref)] for t in texts.values())
 
 
 def test_manifest_lists_the_event_socket_secret_so_apply_resolves_it():

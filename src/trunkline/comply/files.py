@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable
 
+from trunkline import secrets as secret_marker
 from trunkline.blueprint.models import format_duration, parse_duration
 from trunkline.comply.blueprint import secret_like
 from trunkline.comply.findings import Fail, NotApplicable, Place
@@ -424,7 +425,7 @@ _PAIR_RES = [
 
 def _is_reference(value: str) -> bool:
     v = value.strip().strip('"')
-    return not v or "@@secret:" in v or v.startswith(("/", "$", "env:", "file:", "vault:"))
+    return not v or secret_marker.has_marker(v) or v.startswith(("/", "$", "env:", "file:", "vault:"))
 
 
 @check

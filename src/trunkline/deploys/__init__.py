@@ -23,10 +23,10 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from trunkline import secrets as secret_marker
 from trunkline.render.escape import secret_value
 
 ROLES = Path(os.environ.get("TRUNKLINE_ROLES", Path(__file__).resolve().parents[3] / "roles"))
-SECRET_MARK = "@@secret:{}@@"
 
 # plan role -> roles/deploys in the order site.yml applies them (common first, on every host)
 ROLE_DEPLOYS = {
@@ -101,7 +101,7 @@ def unmark(text: str, path: str, secrets: dict[str, str]) -> str:
     """@@secret:REF@@ -> the value, escaped for the file's format (escape.secret_value, as the
     roles' resolve_secrets filter does): XML-escaped in .xml files, one line elsewhere."""
     for ref, value in secrets.items():
-        marker = SECRET_MARK.format(ref)
+        marker = secret_marker.marker(ref)
         if marker in text:
             text = text.replace(marker, secret_value(value.rstrip("\n"), path))
     return text

@@ -10,8 +10,8 @@ or empty; any other folder is refused, or with force moved aside, never deleted 
 Every blueprint value reaches a file through the escaper of that file's format (render/escape.py,
 registered below as filters: xml, fs, kamailio, shell, tmpfiles_path, exports_path...).
 
-Secrets never reach a file: `{{ secret(ref) }}` writes a marker `@@secret:REF@@` that the
-apply step resolves on the target; the manifest lists the references each file needs.
+Secrets never reach a file: `{{ secret(ref) }}` writes a marker `@@secret:REF@@` (trunkline/secrets.py)
+that the apply step resolves on the target; the manifest lists the references each file needs.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import Callable
 
 import jinja2
 
+from trunkline import secrets as secret_marker
 from trunkline.errors import CheckError, RenderError, UsageError
 from trunkline.plan.topology import RTP_PORTS, Host, Plan, SitePlan
 from trunkline.render import escape
 
 TEMPLATES = Path(os.environ.get("TRUNKLINE_TEMPLATES", Path(__file__).resolve().parents[3] / "templates"))
-SECRET_MARK = "@@secret:{}@@"
 MANIFEST = "manifest.json"
 
 
@@ -135,7 +135,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     env.filters["timezone"] = escape.timezone
     env.filters["fs_var"] = lambda name: name.replace("-", "_")
     env.tests["contains"] = lambda seq, item: item in seq
-    env.globals["secret"] = lambda ref: SECRET_MARK.format(escape.secret_ref(ref))
+    env.globals["secret"] = lambda ref: secret_marker.marker(escape.secret_ref(ref))
     env.globals["rtp_ports"] = RTP_PORTS
     return env
 
@@ -173,7 +173,7 @@ def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -
         except escape.UnsafeValue as exc:
             raise escape.UnsafeValue(f"{_fields_of(plan, exc)}: {exc} (templates/{o.template}:{_template_line(exc)}, "
                                      f"host {host.name})") from None
-        secrets = tuple(sorted({ref for ref in _secret_refs(text)}))
+        secrets = tuple(sorted(set(secret_marker.refs_in(text))))
         out.append(RenderedFile(host.name, o.target, o.template, text.encode(), o.mode, o.owner, o.group, secrets))
     return out
 
@@ -207,17 +207,6 @@ def _template_line(exc: BaseException) -> str:
             line = str(tb.tb_lineno)
         tb = tb.tb_next
     return line
-
-
-def _secret_refs(text: str) -> list[str]:
-    refs, start = [], 0
-    while (i := text.find("@@secret:", start)) >= 0:
-        j = text.find("@@", i + 9)
-        if j < 0:
-            break
-        refs.append(text[i + 9 : j])
-        start = j + 2
-    return refs
 
 
 def render_plan(plan: Plan, hosts: list[str] | None = None) -> list[RenderedFile]:

@@ -20,7 +20,7 @@ where the value came from (the field path) to the message.
     exports(5) path                exports_path        octal escapes (\\040) for space, controls, \\ " #
     comment (header lines)         comment             control characters shown as \\xNN; XML: no -- or <
     secret values at apply time    secret_value        xml for .xml files; one line without controls elsewhere
-    @@secret:REF@@ markers         secret_ref          a charset no format needs to escape
+    @@secret:REF@@ markers         secret_ref          a charset no format needs to escape (trunkline/secrets.py)
 
 Guards where a value becomes a path a program acts on: store_path (a folder old files are
 deleted under: not a system folder) and timezone (an IANA name that exists, never a path).

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from trunkline import secrets as secret_marker
 from trunkline.errors import TrunklineError, UsageError
 from trunkline.plan.topology import Host, Plan
 from trunkline.targets import inventory as inv
@@ -608,7 +609,7 @@ class Drift:
 
 def matches_around_markers(rendered: str, found: str) -> bool:
     """A file with @@secret:REF@@ markers matches when everything but the secret values is equal."""
-    parts = re.split(r"@@secret:[^@]+@@", rendered)
+    parts = secret_marker.split(rendered)
     return re.fullmatch("[^\n]*?".join(re.escape(p) for p in parts), found, re.S) is not None
 
 

@@ -11,6 +11,7 @@ import shlex
 import pytest
 
 from conftest import SPEC, host_of
+from trunkline.secrets import has_marker
 
 HOSTS = SPEC["hosts"]
 
@@ -133,7 +134,7 @@ def test_placed_file_matches_the_render_manifest(name, entry):
     f = host_of(name).file(entry["path"])
     assert f.exists, f"{entry['path']} is missing on {name}"
     if entry["secrets"] and SPEC["secrets_resolved"]:
-        assert "@@secret:" not in f.content_string, f"{entry['path']} on {name} still has an unresolved secret"
+        assert not has_marker(f.content_string), f"{entry['path']} on {name} still has an unresolved secret"
     else:
         assert f.sha256sum == entry["sha256"], f"{entry['path']} on {name} differs from the render (drift)"
 
