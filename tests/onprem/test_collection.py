@@ -12,10 +12,10 @@ import grp
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from onprem_support import ROOT
+from trunkline.paths import ANSIBLE
 from trunkline.deploys import unmark
 
-PLUGINS = ROOT / "collections" / "ansible_collections" / "trunkline" / "center" / "plugins"
+PLUGINS = ANSIBLE / "collections" / "ansible_collections" / "trunkline" / "center" / "plugins"
 
 
 def _load(path, name):

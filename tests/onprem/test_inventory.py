@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import filecmp
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,14 +19,18 @@ EXAMPLE = ROOT / "inventories" / "acme-bank"
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory) -> Path:
-    """What `trunkline inventory blueprints/acme-bank.yaml` writes, run where the example was made."""
-    out = tmp_path_factory.mktemp("inv") / "acme-bank"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(ROOT)
-        result = cli("inventory", BLUEPRINT.relative_to(ROOT), "-o", out)
-    assert result.exit_code == 0, result.output
-    return out
+def written() -> Path:
+    """What `trunkline inventory blueprints/acme-bank.yaml` writes, run where the example was made
+    (beside it: the inventory names the render tree relative to itself)."""
+    out = Path(tempfile.mkdtemp(prefix=".test-acme-bank-", dir=ROOT / "inventories"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(ROOT)
+            result = cli("inventory", BLUEPRINT.relative_to(ROOT), "-o", out.relative_to(ROOT))
+        assert result.exit_code == 0, result.output
+        yield out
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def load(path: Path) -> dict:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from onprem_support import ROOT
+from trunkline.paths import ANSIBLE
 
-SCRIPT = ROOT / "roles" / "recording_storage" / "files" / "trunkline-retention"
+SCRIPT = ANSIBLE / "roles" / "recording_storage" / "files" / "trunkline-retention"
 DAY = 86400
 
 

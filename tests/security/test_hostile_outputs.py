@@ -42,6 +42,7 @@ from ruamel.yaml import YAML
 
 from trunkline.blueprint.load import load_blueprint
 from trunkline.errors import BlueprintError, TrunklineError
+from trunkline.paths import COLLECTIONS
 from trunkline.plan.topology import build_plan
 from trunkline.render import render_plan
 from trunkline.render.escape import unsafe_yaml
@@ -600,7 +601,7 @@ def test_inventory_files_refuse_a_zone_that_is_not_in_the_database(clean):
 def _resolve_secrets_filter():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "collections/ansible_collections/trunkline/center/plugins/filter/files.py"
+    path = COLLECTIONS / "ansible_collections/trunkline/center/plugins/filter/files.py"
     spec = importlib.util.spec_from_file_location("trunkline_center_files", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -16,7 +16,6 @@ each with `_if` so it runs only when a notifying operation changed something.
 from __future__ import annotations
 
 import io
-import os
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,9 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from trunkline import secrets as secret_marker
+from trunkline.paths import ROLES
 from trunkline.render.escape import secret_value
 
-ROLES = Path(os.environ.get("TRUNKLINE_ROLES", Path(__file__).resolve().parents[3] / "roles"))
 
 # plan role -> roles/deploys in the order site.yml applies them (common first, on every host)
 ROLE_DEPLOYS = {

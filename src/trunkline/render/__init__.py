@@ -30,10 +30,10 @@ import jinja2
 
 from trunkline import secrets as secret_marker
 from trunkline.errors import CheckError, RenderError, UsageError
+from trunkline.paths import TEMPLATES
 from trunkline.plan.topology import RTP_PORTS, Host, Plan, SitePlan
 from trunkline.render import escape
 
-TEMPLATES = Path(os.environ.get("TRUNKLINE_TEMPLATES", Path(__file__).resolve().parents[3] / "templates"))
 MANIFEST = "manifest.json"
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import shlex
 import shutil
 import tempfile
@@ -409,9 +410,8 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
         _dump(tmp / "hosts.yml", made_by + "\nGroups: one per role and one per site (site_<name>).", {"all": {"children": children}})
 
         rec = plan.recording
-        # site.yml sits at the repository's top, so playbook_dir names the render tree wherever the inventory is
-        root = Path(__file__).resolve().parents[3]
-        render_ref = ("{{ playbook_dir }}/" + str(render_dir.relative_to(root))) if render_dir.is_relative_to(root) else str(render_dir)
+        # relative to the inventory, so a checkout with build/ and inventories/ side by side can move
+        render_ref = "{{ inventory_dir }}/" + os.path.relpath(render_dir.resolve(), out.resolve())
         # the three Jinja values are trunkline's own (Ansible glue); every value from the blueprint is !unsafe
         all_vars = {
             "trunkline_center": unsafe(plan.center),

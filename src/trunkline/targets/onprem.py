@@ -42,11 +42,10 @@ from typing import Callable, Iterator
 
 from trunkline import secrets as secret_marker
 from trunkline.errors import TrunklineError, UsageError
+from trunkline.paths import ANSIBLE, ROLES, SITE_PLAYBOOK as SITE
 from trunkline.plan.topology import Host, Plan
 from trunkline.targets import inventory as inv
 
-ROOT = Path(__file__).resolve().parents[3]
-SITE = Path(os.environ.get("TRUNKLINE_SITE_PLAYBOOK", ROOT / "site.yml"))
 ENGINES = ("pyinfra", "ansible")
 POLICY_RC_D = "#!/bin/sh\n# written by trunkline: this root is a chroot; package scripts must not start daemons on the machine it lives on\nexit 101\n"
 
@@ -519,7 +518,7 @@ def ansible_playbook() -> str:
 def ansible_env(secrets: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_ROLES_PATH": str(ROLES),
         "ANSIBLE_PIPELINING": "1",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
@@ -561,7 +560,7 @@ def run_ansible(jobs, inventory: Path, build: Path, chroot: Path | None, secrets
             cmd.append("--check")
         env = ansible_env(secrets)
         env["ANSIBLE_LOCAL_TEMP"] = str(Path(tmp) / "local")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(ROOT))
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(ANSIBLE))
         task, tail = "", []
         assert proc.stdout is not None
         for line in proc.stdout:

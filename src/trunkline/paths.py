@@ -1,0 +1,20 @@
+"""Where trunkline's own run-time files are: inside the package, so an installed wheel carries them.
+
+    templates/          Jinja2 templates, one folder per program (render/)
+    ansible/site.yml    the site playbook; ansible/roles/ its roles; ansible/collections/ their plugins
+    ansible/ansible.cfg for running the playbook by hand from that folder
+
+Each can be pointed elsewhere through the environment (a test's or an integrator's own copy).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+TEMPLATES = Path(os.environ.get("TRUNKLINE_TEMPLATES", PACKAGE / "templates"))
+ANSIBLE = PACKAGE / "ansible"
+SITE_PLAYBOOK = Path(os.environ.get("TRUNKLINE_SITE_PLAYBOOK", ANSIBLE / "site.yml"))
+ROLES = Path(os.environ.get("TRUNKLINE_ROLES", ANSIBLE / "roles"))
+COLLECTIONS = ANSIBLE / "collections"
