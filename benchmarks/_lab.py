@@ -16,10 +16,10 @@ _HZ = os.sysconf("SC_CLK_TCK")
 
 @contextlib.contextmanager
 def lab_up(blueprint: Path, sets: tuple[str, ...] = ()):
-    from trunkline.plan.topology import plan_from_file
+    from trunkline.center import load as load_center
     from trunkline.targets import lab
 
-    center = plan_from_file(blueprint).center
+    center = load_center(blueprint).plan.center
     cli = [sys.executable, "-m", "trunkline.cli"]
     result = subprocess.run([*cli, "up", str(blueprint), "--json", *(a for s in sets for a in ("--set", s))],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)

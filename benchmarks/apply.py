@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from trunkline.targets import onprem  # noqa: E402
-from trunkline.targets.inventory import plan_with_ssh, write_inventory  # noqa: E402
+from trunkline.center import load  # noqa: E402
+from trunkline.targets.inventory import write_inventory  # noqa: E402
 from trunkline.targets.lab import make_lab_pki  # noqa: E402
 
 # acme-bank with its recordings on NFS (so the store has a host) and carrier-b's password from
@@ -53,11 +54,12 @@ def main() -> int:
     for name in ("CARRIER_A_PASSWORD", "CARRIER_B_PASSWORD"):
         os.environ.setdefault(name, "benchmark-only-not-a-secret")
 
-    plan, ssh = plan_with_ssh([Path(args.blueprint)], SETS)
+    center = load([Path(args.blueprint)], SETS)
+    plan = center.plan
     t, pristine = timed(lambda: onprem.cached_root(Path(os.environ.get("TRUNKLINE_ROOT_CACHE", "/var/cache/trunkline"))))
     print(f"debootstrap root: {pristine} ({t:.1f} s to make or find)")
     work = Path(tempfile.mkdtemp(prefix="trunkline-bench-", dir="/var/tmp"))
-    write_inventory(plan, ssh, work / "inventory", work / "build")
+    write_inventory(plan, work / "inventory", work / "build")
     make_lab_pki(plan, work / "inventory" / "pki")
 
     rows = []
@@ -68,7 +70,7 @@ def main() -> int:
             subprocess.run(["cp", "-a", str(pristine), str(roots / h)], check=True)
 
         def run(limit):
-            return onprem.apply(plan, ssh, engine=engine, limit=limit, chroot=roots, inventory=work / "inventory", build=work / "build")
+            return onprem.apply(center, engine=engine, limit=limit, chroot=roots, inventory=work / "inventory", build=work / "build")
 
         first_s, first = timed(lambda: run(hosts))
         second_s, second = timed(lambda: run(hosts))

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from _lab import DEFAULT, cpu_ms_per_call, cpu_seconds, lab_up
 
-from trunkline.plan.topology import MEDIA_SIP_PORT, plan_from_file
+from trunkline.plan.topology import MEDIA_SIP_PORT
+from trunkline.center import load as load_center
 from trunkline.targets import lab
 from trunkline.targets.calls import MAX_RATE, place_calls
 
@@ -115,7 +116,7 @@ def main() -> None:
         raise SystemExit(f"unknown profile(s) {', '.join(unknown)}; choose from {', '.join(PROFILES)}")
 
     # the edge is sized (Kamailio's memory and workers) for the highest rate this run asks of it
-    bp = plan_from_file(args.blueprint)
+    bp = load_center(args.blueprint).plan
     idx = [s.name for s in bp.sites].index(bp.trunks[0].sites[0])
     sizing = f"spec.sites[{idx}].sip_proxy.max_cps={max(args.max_rate, args.hold_rate)}"
     direct, direct_rows, direct_cpu, results = 0, [], {}, {}

@@ -69,10 +69,15 @@ def _layers(blueprint: Path, layers: list[Path] | None) -> list[Path]:
     return [blueprint, *(layers or [])]
 
 
-def _plan(blueprint: Path, layers, sets):
-    from trunkline.plan.topology import plan_from_file
+def _center(blueprint: Path, layers, sets):
+    """The pipeline object every command works on (trunkline.center)."""
+    from trunkline.center import load
 
-    return plan_from_file(_layers(blueprint, layers), sets or [])
+    return load(_layers(blueprint, layers), sets or [])
+
+
+def _plan(blueprint: Path, layers, sets):
+    return _center(blueprint, layers, sets).plan
 
 
 @app.command()
@@ -181,18 +186,17 @@ def render(
     as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
 ) -> None:
     """Render every host's configuration to OUTPUT/<host>/<path> plus OUTPUT/manifest.json, atomically."""
-    from trunkline.render import render_site
-
     notes: list[str] = []
 
     try:
-        p = _plan(blueprint, layers, sets)
+        c = _center(blueprint, layers, sets)
+        p = c.plan
         if hosts:
             unknown = sorted(set(hosts) - {h.name for h in p.hosts})
             if unknown:
                 raise UsageError(f"--host {', '.join(unknown)}: not in the plan; hosts are {', '.join(h.name for h in p.hosts)}")
         target = output or Path("build") / p.center
-        files = render_site(p, target, hosts, check=check, force=force, notes=notes)
+        files = c.render(target, hosts, check=check, force=force, notes=notes)
     except TrunklineError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -332,14 +336,15 @@ def up(
     try:
         _target(target)
         lab.require_privileges()
-        p = _plan(blueprint, layers, sets)
-        extra, said = lab.lab_overrides(p)
+        c = _center(blueprint, layers, sets)
+        extra, said = lab.lab_overrides(c.plan)
         if extra:
-            p = _plan(blueprint, layers, [*(sets or []), *extra])
+            c = _center(blueprint, layers, [*(sets or []), *extra])
+        p = c.plan
         for line in said:
             err.print(f"[yellow]lab scale-down:[/] {line}", highlight=False)
         progress = (lambda m: None) if as_json else (lambda m: err.print(f"[dim]up:[/] {m}", highlight=False))
-        state = lab.up(p, str(blueprint), said, progress)
+        state = lab.up(c, said, progress)
         info = lab.status(state.center)
     except TrunklineError as exc:
         _fail(exc, as_json)
@@ -391,7 +396,7 @@ def verify(
         elif target == "onprem":
             if not blueprint:
                 raise UsageError("verify --target onprem needs the BLUEPRINT")
-            result = verify_onprem(blueprint, junit, echo=not as_json)
+            result = verify_onprem(_center(blueprint, None, None), junit, echo=not as_json)
         else:
             raise UsageError(f"--target {target}: use lab or onprem")
     except TrunklineError as exc:
@@ -613,7 +618,7 @@ def comply_cmd(
             raise UsageError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
         if live is not None and live not in ("lab", "onprem"):
             raise UsageError(f"--live {live}: use lab or onprem")
-        report = comply(_layers(blueprint, layers), sets or [], packs, waivers, live, strict=strict)
+        report = comply(_center(blueprint, layers, sets), [], packs, waivers, live, strict=strict)
         if output:
             try:
                 output.write_text(render_report(report, fmt), encoding="utf-8")
@@ -641,13 +646,13 @@ def inventory(
     as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
 ) -> None:
     """Write the on-prem inventory: Ansible hosts.yml, group_vars, host_vars, pyinfra inventory, ssh_config, plan-made files."""
-    from trunkline.targets.inventory import plan_with_ssh, write_inventory
+    from trunkline.targets.inventory import write_inventory
 
     notes: list[str] = []
     try:
-        p, ssh = plan_with_ssh(_layers(blueprint, layers), sets or [])
+        p = _plan(blueprint, layers, sets)
         target = output or Path("inventories") / p.center
-        hosts = write_inventory(p, ssh, target, build or Path("build") / p.center, force=force, notes=notes)
+        hosts = write_inventory(p, target, build or Path("build") / p.center, force=force, notes=notes)
     except TrunklineError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -673,8 +678,6 @@ def apply(
 ) -> None:
     """Render the center and apply it to its on-prem hosts; secrets are resolved now and never logged."""
     from trunkline.targets import onprem
-    from trunkline.targets.inventory import plan_with_ssh
-
     seen: dict[str, str] = {}
 
     def progress(host: str, event: str, what: str) -> None:
@@ -687,8 +690,9 @@ def apply(
     try:
         if target != "onprem":
             raise UsageError(f"--target {target}: apply knows onprem here (the lab is brought up with trunkline up)")
-        p, ssh = plan_with_ssh(_layers(blueprint, layers), sets or [])
-        report = onprem.apply(p, ssh, engine=engine, limit=limit, dry_run=dry_run, chroot=chroot, inventory=inventory_dir,
+        c = _center(blueprint, layers, sets)
+        p = c.plan
+        report = onprem.apply(c, engine=engine, limit=limit, dry_run=dry_run, chroot=chroot, inventory=inventory_dir,
                               build=build, progress=progress)
     except TrunklineError as exc:
         _fail(exc, as_json)
@@ -727,13 +731,12 @@ def drift(
 ) -> None:
     """List every managed file that differs on the hosts from what the blueprint gives (exit 1 if any)."""
     from trunkline.targets import onprem
-    from trunkline.targets.inventory import plan_with_ssh
-
     try:
         if target != "onprem":
             raise UsageError(f"--target {target}: drift knows onprem here")
-        p, ssh = plan_with_ssh(_layers(blueprint, layers), sets or [])
-        found = onprem.drift(p, ssh, limit=limit, chroot=chroot, inventory=inventory_dir)
+        c = _center(blueprint, layers, sets)
+        p = c.plan
+        found = onprem.drift(c, limit=limit, chroot=chroot, inventory=inventory_dir)
     except TrunklineError as exc:
         _fail(exc, as_json)
     if as_json:

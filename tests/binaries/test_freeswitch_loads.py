@@ -27,7 +27,8 @@ import pytest
 
 from trunkline import freeswitch
 from trunkline.deploys import unmark
-from trunkline.plan.topology import MEDIA_SIP_PORT, Plan, plan_from_file
+from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
+from trunkline.center import load as load_center
 from trunkline.render import render_plan
 
 from shared import EXAMPLES
@@ -199,7 +200,7 @@ def complaints(log: str) -> list[str]:
 def _one_node_per_site() -> list:
     cases = []
     for path in EXAMPLES:
-        plan = plan_from_file(path)
+        plan = load_center(path).plan
         for site in plan.sites:
             media = plan.hosts_of(site.name, "media")
             if media:
@@ -209,7 +210,7 @@ def _one_node_per_site() -> list:
 
 @pytest.mark.parametrize("blueprint, host", _one_node_per_site())
 def test_freeswitch_runs_the_rendered_files_without_a_complaint(launcher, certs, tmp_path, blueprint, host):
-    with running_node(plan_from_file(blueprint), host, tmp_path, launcher, certs) as node:
+    with running_node(load_center(blueprint).plan, host, tmp_path, launcher, certs) as node:
         time.sleep(1)  # late module threads (local_stream, callcenter) log their first lines
         bad = complaints(node.log)
         print(f"{host}: profiles RUNNING {node.started_s:.1f} s after start")
@@ -228,7 +229,7 @@ def test_the_complaint_filter_catches_what_freeswitch_logs_about_a_bad_file():
 
 @pytest.fixture(scope="module")
 def acme_node(launcher, certs, tmp_path_factory):
-    plan = plan_from_file(next(p for p in EXAMPLES if p.stem == "acme-bank"))
+    plan = load_center(next(p for p in EXAMPLES if p.stem == "acme-bank")).plan
     with running_node(plan, "sh-dc1-media1", tmp_path_factory.mktemp("esl"), launcher, certs) as node:
         yield node
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from trunkline.plan.topology import plan_from_file
+from trunkline.center import load as load_center
 from trunkline.render import render_site
 from trunkline.render.check import check_file, check_tree
 
@@ -23,7 +23,7 @@ def trees(tmp_path_factory):
     out = {}
     for path in EXAMPLES:
         tree = tmp_path_factory.mktemp(path.stem) / "out"
-        render_site(plan_from_file(path), tree, check=False)
+        render_site(load_center(path).plan, tree, check=False)
         out[path.stem] = tree
     return out
 
@@ -44,7 +44,7 @@ def test_every_rendered_file_of_the_example_is_accepted(trees, name):
 @pytest.mark.parametrize("name", example_ids())
 def test_every_kamailio_cfg_went_through_kamailio_c(trees, name):
     results = [r for r in check_tree(trees[name]) if r.path.endswith("kamailio.cfg")]
-    plan = plan_from_file(ROOT / "blueprints" / f"{name}.yaml")
+    plan = load_center(ROOT / "blueprints" / f"{name}.yaml").plan
     assert {r.host for r in results} == {h.name for h in plan.hosts if h.role == "sip-proxy"}
     assert {r.checker for r in results} == {"kamailio -c"}
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from trunkline.comply.evaluate import Subject, compliance_report, load_subject
+from trunkline.center import Center, load as load_center
+from trunkline.comply.evaluate import compliance_report
 from trunkline.comply.findings import ControlResult
 from trunkline.comply.packs import control_by_id
 
@@ -38,7 +39,7 @@ def blueprint_text(case: dict) -> str:
     return text + case.get("append", "")
 
 
-def _edit_rendered(subject: Subject, edits: list[dict]) -> None:
+def _edit_rendered(subject: Center, edits: list[dict]) -> None:
     for edit in edits:
         hits = [i for i, f in enumerate(subject.files) if f.path == edit["path"] and edit.get("host", f.host) == f.host]
         if "content" in edit:  # a file the templates do not render (any more): add it to the named host
@@ -58,7 +59,7 @@ def _edit_rendered(subject: Subject, edits: list[dict]) -> None:
 def evaluate_case(case: dict, tmp_path: Path) -> tuple[ControlResult, Path]:
     path = tmp_path / "center.yaml"
     path.write_text(blueprint_text(case))
-    subject = load_subject(path)
+    subject = load_center(path)
     _edit_rendered(subject, case.get("rendered", []))
     control = control_by_id(case["control"])
     assert control is not None, f"no control {case['control']}"

@@ -17,9 +17,11 @@ import pytest
 import testinfra
 
 from comply_cases import blueprint_text, case_id, load_cases
-from trunkline.comply.evaluate import compliance_report, load_subject
+from trunkline.center import load as load_center
+from trunkline.comply.evaluate import compliance_report
 from trunkline.comply.findings import NotApplicable
-from trunkline.comply.hosts import CHECKS, live_connection, logrotate_days, openssl_probe, systemd_timespan
+from trunkline.comply import registry
+from trunkline.comply.hosts import live_connection, logrotate_days, openssl_probe, systemd_timespan
 from trunkline.comply.packs import control_by_id
 from trunkline.errors import UsageError
 
@@ -108,9 +110,9 @@ def _build(root: Path, tree: list[dict]) -> None:
 def run_case(case: dict, tmp_path: Path):
     bp = tmp_path / "center.yaml"
     bp.write_text(blueprint_text(case))
-    plan = load_subject(bp).plan
+    plan = load_center(bp).plan
     control = control_by_id(case["control"])
-    fn = CHECKS[control.check]
+    fn = registry.lookup("hosts", control.check)
     params = dict(control.params)
     root = tmp_path / "root"
     _build(root, case.get("tree", []))
@@ -177,7 +179,7 @@ class _Unreachable:
 def test_a_host_that_cannot_be_reached_is_an_error_not_a_pass(tmp_path):
     bp = tmp_path / "center.yaml"
     bp.write_text(blueprint_text({}))
-    report = compliance_report(load_subject(bp), ["mlps-3"], connect=lambda h: _Unreachable(), live="lab")
+    report = compliance_report(load_center(bp), ["mlps-3"], connect=lambda h: _Unreachable(), live="lab")
     result = report.result("mlps-3/live-log-retention")
     assert result.status == "error" and "fra1-sip1: ConnectionError: no route to host" in result.reason
     assert report.failed
@@ -186,7 +188,7 @@ def test_a_host_that_cannot_be_reached_is_an_error_not_a_pass(tmp_path):
 def test_host_controls_are_skipped_without_live(tmp_path):
     bp = tmp_path / "center.yaml"
     bp.write_text(blueprint_text({}))
-    result = compliance_report(load_subject(bp), ["mlps-3"]).result("mlps-3/live-log-retention")
+    result = compliance_report(load_center(bp), ["mlps-3"]).result("mlps-3/live-log-retention")
     assert result.status == "skip" and "--live" in result.reason
 
 
@@ -194,14 +196,14 @@ def test_live_targets_that_cannot_be_reached_are_bad_input(tmp_path):
     bp = tmp_path / "center.yaml"
     bp.write_text(blueprint_text({}))
     with pytest.raises(UsageError, match="live checks need a running target"):
-        live_connection("lab", load_subject(bp).plan)
+        live_connection("lab", load_center(bp).plan)
 
 
 def test_hosts_the_target_does_not_run_are_left_out_not_failed(tmp_path):
     bp = tmp_path / "center.yaml"
     bp.write_text(blueprint_text({}))
     only = "fra1-sip1"
-    report = compliance_report(load_subject(bp), ["mlps-3"], live="lab",
+    report = compliance_report(load_center(bp), ["mlps-3"], live="lab",
                                connect=lambda h: _Unreachable() if h.name == only else None)
     result = report.result("mlps-3/live-log-retention")
     assert result.status == "error" and result.reason.count(": ConnectionError") == 1 and only in result.reason

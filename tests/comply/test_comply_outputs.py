@@ -110,9 +110,10 @@ def test_junit_reports_a_check_that_could_not_run_as_an_error(tmp_path):
 
         file = run
 
-    from trunkline.comply.evaluate import compliance_report, load_subject
+    from trunkline.center import load as load_center
+    from trunkline.comply.evaluate import compliance_report
 
-    report = compliance_report(load_subject(BASE), ["mlps-3"], connect=lambda h: Down(), live="lab", today=TODAY)
+    report = compliance_report(load_center(BASE), ["mlps-3"], connect=lambda h: Down(), live="lab", today=TODAY)
     path = tmp_path / "comply.xml"
     path.write_text(to_junit(report))
     case = next(c for s in JUnitXml.fromfile(str(path)) for c in s if c.name == "mlps-3/live-log-retention")

@@ -10,7 +10,8 @@ from functools import lru_cache
 import pytest
 
 from comply_cases import ROOT, load_cases
-from trunkline.comply.evaluate import compliance_report, load_subject
+from trunkline.center import load as load_center
+from trunkline.comply.evaluate import compliance_report
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 PACKS = ["pci-dss-4", "mlps-3"]
@@ -19,11 +20,11 @@ WEAKENINGS = load_cases("weakenings.yaml")
 
 @lru_cache(maxsize=1)
 def _clean():
-    return compliance_report(load_subject(ACME), PACKS)
+    return compliance_report(load_center(ACME), PACKS)
 
 
 def _weakened(entry: dict):
-    subject = load_subject(ACME)  # a fresh render for each entry
+    subject = load_center(ACME)  # a fresh render for each entry
     pairs = entry["replace"] if isinstance(entry["replace"][0], list) else [entry["replace"]]
     hits = [i for i, f in enumerate(subject.files) if f.path == entry["file"] and entry.get("host", f.host) == f.host]
     assert hits, f"no rendered {entry['file']}"

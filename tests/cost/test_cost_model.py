@@ -17,7 +17,8 @@ from trunkline.blueprint.load import validate_data
 from trunkline.cli import app
 from trunkline.cost import (EXPANSION_SEATS, CostBasis, ModelCost, break_even, cost_basis, cost_of_ownership, cost_report,
                             load_price_book)
-from trunkline.plan.topology import build_plan, plan_from_file
+from trunkline.plan.topology import build_plan
+from trunkline.center import load as load_center
 
 from shared import EXAMPLES, example_ids
 
@@ -82,7 +83,7 @@ def test_a_100_seat_blueprint_on_150_channels_reproduces_the_articles_through_th
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
 def test_break_even_month_is_the_first_month_the_cheaper_start_is_caught_up(path):
-    rep = cost_report(plan_from_file(path), months=120)
+    rep = cost_report(load_center(path).plan, months=120)
     for be in rep.break_even:
         if be.month is None:
             continue
@@ -93,7 +94,7 @@ def test_break_even_month_is_the_first_month_the_cheaper_start_is_caught_up(path
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
 def test_json_has_break_even_month_and_one_series_per_model_from_month_0(path):
-    body = cost_report(plan_from_file(path), months=24).as_dict()
+    body = cost_report(load_center(path).plan, months=24).as_dict()
     assert set(body["break_even_month"]) == {"self-built/hosted", "self-built/hybrid", "hosted/hybrid"}
     assert set(body["series"]) == {"self-built", "hosted", "hybrid"}
     for model, series in body["series"].items():
@@ -143,7 +144,7 @@ def test_hybrid_grows_at_the_hosted_expansion_price(articles):
 
 
 def test_the_hybrid_of_the_ecommerce_example_breaks_even_with_both_others():
-    rep = cost_report(plan_from_file(next(p for p in EXAMPLES if p.stem == "ecommerce-hybrid")))
+    rep = cost_report(load_center(next(p for p in EXAMPLES if p.stem == "ecommerce-hybrid")).plan)
     assert all(m is not None for m in rep.as_dict()["break_even_month"].values())
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from trunkline.cli import app
 from trunkline.cost import CostBasis, cost_of_ownership, load_price_book
-from trunkline.plan.topology import plan_from_file
+from trunkline.center import load as load_center
 from trunkline.report import cost_plot, topology_dot
 
 from shared import BASE, EXAMPLES, example_ids
@@ -72,7 +72,7 @@ def test_plot_svg_is_the_same_bytes_twice():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
 def test_diagram_shows_every_host_every_vip_and_every_trunk(path, tmp_path):
-    plan = plan_from_file(path)
+    plan = load_center(path).plan
     out = tmp_path / "topology.svg"
     result = run("diagram", path, "-o", out)
     assert result.exit_code == 0, result.output
@@ -82,7 +82,7 @@ def test_diagram_shows_every_host_every_vip_and_every_trunk(path, tmp_path):
 
 
 def test_diagram_draws_the_vip_held_by_both_proxies_of_a_pair():
-    plan = plan_from_file(EXAMPLES[0])
+    plan = load_center(EXAMPLES[0]).plan
     dot = topology_dot(plan)
     site = plan.sites[0]
     for proxy in site.proxies:
@@ -121,7 +121,7 @@ def test_report_loads_nothing_from_the_network(reports, name):
 
 
 def test_report_lists_every_host_of_the_plan(reports):
-    plan = plan_from_file(next(p for p in EXAMPLES if p.stem == "acme-bank"))
+    plan = load_center(next(p for p in EXAMPLES if p.stem == "acme-bank")).plan
     page = (reports["acme-bank"] / "index.html").read_text()
     hosts = page.split('<table id="hosts">', 1)[1].split("</table>", 1)[0]
     assert all(f"<td>{h.name}</td>" in hosts for h in plan.hosts)

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (C
 @pytest.mark.parametrize("path", [p for p in EXAMPLES if p.stem != "acme-bank"], ids=lambda p: p.stem)
 def test_example_comes_up_and_every_trunk_carries_calls(path):
     up = subprocess.run([*CLI, "up", str(path), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    from trunkline.plan.topology import plan_from_file
+    from trunkline.center import load as load_center
 
-    center = plan_from_file(path).center
+    center = load_center(path).plan.center
     try:
         assert up.returncode == 0, up.stderr[-3000:]
         state = lab.LabState.load(center)

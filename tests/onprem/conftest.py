@@ -42,9 +42,9 @@ def secrets_env():
 
 @pytest.fixture(scope="session")
 def plan():
-    from trunkline.plan.topology import plan_from_file
+    from trunkline.center import load as load_center
 
-    return plan_from_file(BLUEPRINT, SETS)
+    return load_center(BLUEPRINT, SETS).plan
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from markupsafe import escape
 
 from onprem_support import BLUEPRINT, HOSTS, SECRETS, in_root, manifest_entries, processes_in
-from trunkline.plan.topology import plan_from_file
+from trunkline.center import load as load_center
 from trunkline.targets.inventory import firewall_ruleset
 
 pytestmark = pytest.mark.chroot
@@ -120,7 +120,7 @@ def test_no_daemon_was_started_inside_the_roots(applied):
 
 
 def test_nft_accepts_the_firewall_of_a_media_node_that_takes_rtp_from_the_carriers(applied):
-    plan = plan_from_file(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"])
+    plan = load_center(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"]).plan
     root = applied.root("sh-dc1-media1")
     (root / "tmp" / "no-relay.nft").write_text(firewall_ruleset(plan, plan.host("sh-dc1-media1")))
     result = in_root(root, "nft", "-c", "-f", "/tmp/no-relay.nft")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from onprem_support import BLUEPRINT, ROOT, cli
 from trunkline.render.escape import unsafe_yaml
-from trunkline.plan.topology import plan_from_file
+from trunkline.center import load as load_center
 from trunkline.targets import inventory as inv
 
 EXAMPLE = ROOT / "inventories" / "acme-bank"
@@ -86,7 +86,7 @@ def test_private_keys_are_kept_out_of_git(written):
 def test_cloud_sites_are_left_to_the_cloud_target(tmp_path):
     result = cli("inventory", ROOT / "blueprints" / "ecommerce-hybrid.yaml", "-o", tmp_path / "inv", "--json")
     assert result.exit_code == 0, result.output
-    plan = plan_from_file(ROOT / "blueprints" / "ecommerce-hybrid.yaml")
+    plan = load_center(ROOT / "blueprints" / "ecommerce-hybrid.yaml").plan
     cloud = {s.name for s in plan.sites if s.kind == "cloud"}
     assert cloud and not any(h.startswith(tuple(cloud)) for h in load(tmp_path / "inv" / "hosts.yml")["all"]["children"]["sip_proxy"]["hosts"])
 
@@ -121,7 +121,7 @@ def test_the_committed_example_is_what_the_blueprint_gives(written):
 
 @pytest.fixture(scope="module")
 def plan():
-    return plan_from_file(BLUEPRINT)
+    return load_center(BLUEPRINT).plan
 
 
 def test_sip_tls_is_open_only_to_the_trunk_peers_and_the_site(plan):
@@ -156,7 +156,7 @@ def test_the_firewall_leaves_other_tables_alone(plan):
 
 
 def test_without_a_media_relay_the_media_nodes_take_rtp_from_the_carriers():
-    plan = plan_from_file(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"])
+    plan = load_center(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"]).plan
     rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-media1"))
     assert "ip saddr @trunk_peers_v4 udp dport 16384-32767 accept" in rules
     # the other site keeps its relay: its media nodes take RTP from the site only

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import trunkline.render.check as check
-from trunkline.plan.topology import plan_from_file
+from trunkline.center import load as load_center
 from trunkline.render import MANIFEST, render_site
 
 from shared import ROOT
@@ -14,7 +14,7 @@ from shared import ROOT
 
 def _tree(tmp_path) -> Path:
     out = tmp_path / "out"
-    render_site(plan_from_file(ROOT / "blueprints" / "acme-bank.yaml"), out, check=False)
+    render_site(load_center(ROOT / "blueprints" / "acme-bank.yaml").plan, out, check=False)
     return out
 
 

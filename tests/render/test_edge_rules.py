@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from trunkline.errors import TrunklineError
-from trunkline.plan.topology import plan_from_file
+from trunkline.center import load as load_center
 from trunkline.render import render_host, render_site
 from trunkline.render.check import check_file
 from trunkline.targets.inventory import firewall_ruleset
@@ -26,7 +26,7 @@ MTLS_B = "spec.trunks[1].tls.ca=file:/etc/trunkline/carrier-b-ca.pem"
 
 
 def _files(sets=(), host="sh-dc1-sip1") -> dict[str, str]:
-    plan = plan_from_file(ACME, list(sets))
+    plan = load_center(ACME, list(sets)).plan
     return {f.path: f.content.decode() for f in render_host(plan, plan.host(host))}
 
 
@@ -93,7 +93,7 @@ def test_recording_pause_and_resume_are_honoured_only_from_media_nodes(cfg):
 
 
 def test_topology_hiding_is_on_by_default_towards_every_trunk_peer(cfg):
-    plan = plan_from_file(ACME)
+    plan = load_center(ACME).plan
     peers = sorted({p for t in plan.trunks if "sh-dc1" in t.sites for p in t.peers})
     assert '#!define WITH_TOPOH' in cfg and 'loadmodule "topoh.so"' in cfg
     event = cfg[cfg.index("event_route[topoh:msg-outgoing]"):]
@@ -136,24 +136,24 @@ def test_without_a_declared_ca_no_client_certificate_is_asked(cfg):
 @pytest.mark.parametrize("value,expect", [("env:CARRIER_B_CA", "certificate file"), ("/etc/ca.pem", "literal secret")])
 def test_a_carrier_ca_must_be_a_file_reference(value, expect):
     with pytest.raises(TrunklineError, match=expect):
-        plan_from_file(ACME, [f"spec.trunks[1].tls.ca={value}"])
+        load_center(ACME, [f"spec.trunks[1].tls.ca={value}"]).plan
 
 
 def test_a_carrier_ca_on_a_trunk_without_tls_is_refused():
     with pytest.raises(TrunklineError, match="carrier CA is declared but the trunk's transport is 'udp'"):
-        plan_from_file(ACME, [MTLS_B, "spec.trunks[1].transport=udp", "spec.security.srtp=optional"])
+        load_center(ACME, [MTLS_B, "spec.trunks[1].transport=udp", "spec.security.srtp=optional"]).plan
 
 
 @pytest.mark.parametrize("sets", [[], [MTLS_B], ["spec.trunks[0].topology_hiding=false", "spec.trunks[1].topology_hiding=false"],
                                   ["spec.security.pike=false", "spec.security.srtp=optional"]], ids=["default", "mtls", "no-topoh", "no-pike"])
 def test_kamailio_accepts_each_variant_of_the_edge(sets, tmp_path):
-    render_site(plan_from_file(ACME, sets), tmp_path / "out", check=False)
+    render_site(load_center(ACME, sets).plan, tmp_path / "out", check=False)
     checker, status, detail = check_file(tmp_path / "out" / "sh-dc1-sip1", "/etc/kamailio/kamailio.cfg")
     assert (checker, status) == ("kamailio -c", "passed"), detail
 
 
 def test_rtpengine_control_port_is_bound_to_the_host_and_open_only_to_the_proxies():
-    plan = plan_from_file(ACME)
+    plan = load_center(ACME).plan
     rtp = plan.host("sh-dc1-rtp1")
     conf = _files(host=rtp.name)["/etc/rtpengine/rtpengine.conf"]
     listen = dict(line.split(" = ", 1) for line in conf.splitlines() if " = " in line and not line.startswith("#"))
@@ -170,7 +170,7 @@ def _input_rules(nft: str) -> list[str]:
 
 
 def test_sip_proxy_firewall_bans_and_rate_limits_per_source_before_accepting_established_flows():
-    plan = plan_from_file(ACME)
+    plan = load_center(ACME).plan
     site = plan.site("sh-dc1")
     nft = firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
     assert "set sip_banned_v4 { type ipv4_addr; flags timeout; timeout 300s;" in nft
@@ -194,7 +194,7 @@ needs_root_nft = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(NFT)
 
 @needs_root_nft
 def test_nft_accepts_the_sip_proxy_firewall(tmp_path):
-    plan = plan_from_file(ACME)
+    plan = load_center(ACME).plan
     path = tmp_path / "sip1.nft"
     path.write_text(firewall_ruleset(plan, plan.host("sh-dc1-sip1")))
     ns = _scratch_ns()
@@ -209,7 +209,7 @@ def test_nft_accepts_the_sip_proxy_firewall(tmp_path):
 def test_the_command_kamailio_runs_on_a_pike_hit_bans_the_source_in_the_rendered_set(tmp_path, cfg):
     """The ruleset loaded for real in a scratch namespace; Kamailio's exec_cmd line, with $si a flooding
     source, adds it to sip_banned with the set's timeout."""
-    plan = plan_from_file(ACME)
+    plan = load_center(ACME).plan
     path = tmp_path / "sip1.nft"
     path.write_text(firewall_ruleset(plan, plan.host("sh-dc1-sip1")))
     command = re.search(r'exec_cmd\("(/usr/sbin/nft add element inet trunkline sip_banned_v4 [^"]+)"\)', _route(cfg, "FLOOD"))[1]

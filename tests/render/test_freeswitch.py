@@ -16,7 +16,8 @@ import pytest
 
 from trunkline.blueprint.load import validate_data
 from trunkline.errors import BlueprintError
-from trunkline.plan.topology import MEDIA_SIP_PORT, Plan, build_plan, plan_from_file
+from trunkline.plan.topology import MEDIA_SIP_PORT, Plan, build_plan
+from trunkline.center import load as load_center
 from trunkline.render import OUTPUTS, render_host
 
 from shared import ROOT
@@ -86,7 +87,7 @@ def small(**spec) -> Plan:
 
 @lru_cache(maxsize=None)
 def acme() -> Plan:
-    return plan_from_file(ACME)
+    return load_center(ACME).plan
 
 
 def media(plan: Plan) -> list:

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from trunkline.errors import CheckError, RenderError
-from trunkline.plan.topology import plan_from_file
-from trunkline.render import MANIFEST, render_plan, render_site
+from trunkline.paths import ROLES
+from trunkline.center import load as load_center
+from trunkline.render import MANIFEST, TEMPLATES, render_plan, render_site
 
 from shared import EXAMPLES, ROOT, example_ids
 
@@ -19,7 +20,7 @@ ACME = ROOT / "blueprints" / "acme-bank.yaml"
 @pytest.fixture(scope="module")
 def acme_tree(tmp_path_factory):
     out = tmp_path_factory.mktemp("render") / "acme-bank"
-    render_site(plan_from_file(ACME), out, check=False)
+    render_site(load_center(ACME).plan, out, check=False)
     return out
 
 
@@ -38,7 +39,7 @@ def test_manifest_lists_every_file_with_its_sha256_template_and_blueprint(acme_t
     for e in manifest["files"]:
         data = (acme_tree / e["host"] / e["path"].lstrip("/")).read_bytes()
         assert hashlib.sha256(data).hexdigest() == e["sha256"]
-        assert (ROOT / e["template"]).is_file()
+        assert (TEMPLATES.parent / e["template"]).is_file()
     assert manifest["blueprint"].endswith("acme-bank.yaml") and len(manifest["blueprint_sha256"]) == 64
 
 
@@ -51,7 +52,7 @@ def test_file_modes_follow_the_output_map(acme_tree):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
 def test_every_file_starts_with_a_managed_by_header_naming_blueprint_and_template(path):
-    for f in render_plan(plan_from_file(path)):
+    for f in render_plan(load_center(path).plan):
         lines = f.content.decode().splitlines()
         first = lines[1] if lines[0].startswith("#!") else lines[0]  # a shebang or #!KAMAILIO must stay first
         assert "managed by trunkline" in first, (f.host, f.path)
@@ -61,12 +62,12 @@ def test_every_file_starts_with_a_managed_by_header_naming_blueprint_and_templat
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
 def test_no_secret_value_reaches_a_rendered_file(path, monkeypatch):
     # even with the referenced variables set, rendering never resolves them
-    plan = plan_from_file(path)
+    plan = load_center(path).plan
     refs = [t.secret_ref for t in plan.trunks if t.secret_ref] + [plan.security["event_socket_password"]]
     for ref in refs:
         if ref.startswith("env:"):
             monkeypatch.setenv(ref[4:], "SUPER-SECRET-VALUE")
-    files = render_plan(plan_from_file(path))
+    files = render_plan(load_center(path).plan)
     assert not any(b"SUPER-SECRET-VALUE" in f.content for f in files)
     used = {r for f in files for r in f.secrets}
     assert used <= set(refs) | {plan.recording["storage"].get("key")}
@@ -85,7 +86,7 @@ def test_failed_template_leaves_the_previous_output_as_it_was(tmp_path, monkeypa
     import trunkline.render as render
 
     out = tmp_path / "out"
-    plan = plan_from_file(ACME)
+    plan = load_center(ACME).plan
     render_site(plan, out, check=False)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     broken = tmp_path / "templates"
@@ -105,7 +106,7 @@ def test_file_rejected_by_a_program_leaves_the_previous_output_as_it_was(tmp_pat
     import trunkline.render.check as check
 
     out = tmp_path / "out"
-    plan = plan_from_file(ACME)
+    plan = load_center(ACME).plan
     render_site(plan, out, check=False)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     monkeypatch.setattr(check, "check_xml", lambda path: ("XML parser", "failed", "pretend it is broken"))
@@ -125,7 +126,7 @@ def test_kamailio_runs_with_tlsf_and_the_planned_memory_through_a_drop_in(acme_t
 
 
 def _kamailio_cfg(tmp_path, sets=()):
-    plan = plan_from_file(ACME, list(sets))
+    plan = load_center(ACME, list(sets)).plan
     render_site(plan, tmp_path / "out", check=False)
     return (tmp_path / "out" / "sh-dc1-sip1" / "etc/kamailio/kamailio.cfg").read_text()
 
@@ -143,6 +144,6 @@ def test_kamailio_workers_follow_the_media_relay(tmp_path):
     assert _core(relayed, "children") == 32 and _core(signalling, "children") == 8
     assert _core(_kamailio_cfg(tmp_path / "c"), "children") == 16  # acme-bank's own busy hour: the floor
     # sockets may grow to what the common role lets the kernel give them
-    sysctl = dict(line.replace(" ", "").split("=", 1) for line in (ROOT / "roles/common/files/60-trunkline.conf").read_text().splitlines()
+    sysctl = dict(line.replace(" ", "").split("=", 1) for line in (ROLES / "common/files/60-trunkline.conf").read_text().splitlines()
                   if "=" in line and not line.startswith("#"))
     assert _core(relayed, "maxbuffer") == _core(signalling, "maxbuffer") == int(sysctl["net.core.rmem_max"])

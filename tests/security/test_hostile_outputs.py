@@ -46,7 +46,7 @@ from trunkline.paths import COLLECTIONS
 from trunkline.plan.topology import build_plan
 from trunkline.render import render_plan
 from trunkline.render.escape import unsafe_yaml
-from trunkline.targets.inventory import inventory_files, ssh_settings, write_inventory
+from trunkline.targets.inventory import inventory_files, write_inventory
 
 BASE = """\
 apiVersion: trunkline/v1
@@ -111,7 +111,7 @@ class Field:
     path: str  # where the loader's message points (dotted, as the user wrote it)
     layer: Callable[[str], dict]  # the blueprint layer that sets it
     plan: Callable[[object, str], object] | None = None  # the same straight into the plan (None: not plan data)
-    ssh: Callable[[dict, str], dict] | None = None  # ... or into the ssh settings
+    ssh: Callable[[object, str], object] | None = None  # ... or into the plan's ssh settings
     prefix: str = ""  # what the value is put after (a path needs its leading /)
 
 
@@ -152,9 +152,15 @@ def _plan_timezone(plan, v):
     return plan.model_copy(update={"timezone": v, "sites": [s.model_copy(update={"timezone": v}) for s in plan.sites]})
 
 
+def _with_ssh(plan, **changes):
+    """The plan with every site's ssh settings changed (straight into the plan, past the loader)."""
+    return plan.model_copy(update={"sites": [s.model_copy(update={"ssh": s.ssh.model_copy(update=changes)}) if s.ssh else s
+                                             for s in plan.sites]})
+
+
 def _ssh(key: str, prefix: str = ""):
-    def update(ssh, v):
-        return {site: dict(s, **{key: prefix + v}) for site, s in ssh.items()}
+    def update(plan, v):
+        return _with_ssh(plan, **{key: prefix + v})
     return update
 
 
@@ -211,7 +217,7 @@ def _write_layer(tmp: Path, data: dict) -> Path:
     return path
 
 
-def _produce(plan, ssh: dict, out: Path) -> Outcome:
+def _produce(plan, out: Path) -> Outcome:
     """Render (in memory) and write the inventory, each on its own (`trunkline inventory` does not
     render); a deliberate refusal is an outcome, not a failure."""
     got = Outcome(plan=plan)
@@ -220,7 +226,7 @@ def _produce(plan, ssh: dict, out: Path) -> Outcome:
     except TrunklineError as exc:
         got.render_refused = exc
     try:
-        write_inventory(plan, ssh, out / "inv", out / "build")
+        write_inventory(plan, out / "inv", out / "build")
         got.inventory = out / "inv"
     except TrunklineError as exc:
         got.inventory_refused = exc
@@ -237,7 +243,7 @@ def base_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def clean(base_file, tmp_path_factory) -> Outcome:
     center = load_blueprint([base_file])
-    out = _produce(build_plan(center, source=str(base_file)), ssh_settings(center), tmp_path_factory.mktemp("clean"))
+    out = _produce(build_plan(center, source=str(base_file)), tmp_path_factory.mktemp("clean"))
     assert not out.refusals, out.refusals
     return out
 
@@ -248,18 +254,18 @@ def through_loader(base_file: Path, tmp: Path, field: str, value: str) -> Outcom
         center = load_blueprint([base_file, layer])
     except TrunklineError as exc:
         return Outcome(refused=exc)
-    return _produce(build_plan(center, source=str(base_file)), ssh_settings(center), tmp)
+    return _produce(build_plan(center, source=str(base_file)), tmp)
 
 
 def past_the_loader(base_file: Path, tmp: Path, field: str, value: str) -> Outcome:
     center = load_blueprint([base_file])
-    plan, ssh = build_plan(center, source=str(base_file)), ssh_settings(center)
+    plan = build_plan(center, source=str(base_file))
     f = FIELDS[field]
     if f.plan:
         plan = f.plan(plan, value)
     if f.ssh:
-        ssh = f.ssh(ssh, value)
-    return _produce(plan, ssh, tmp)
+        plan = f.ssh(plan, value)
+    return _produce(plan, tmp)
 
 
 # --- reading outputs back ------------------------------------------------------------------------
@@ -516,7 +522,7 @@ def test_the_blueprint_file_name_stays_inside_every_managed_by_header(name, clea
     plain = tmp_path / "plain.yaml"
     plain.write_text(BASE)
     center = load_blueprint([plain])
-    got = _produce(build_plan(center, source=str(path)), ssh_settings(center), tmp_path / "out")
+    got = _produce(build_plan(center, source=str(path)), tmp_path / "out")
     assert not got.refusals, got.refusals
     for key, text in got.files.items():
         assert text.count("\n") == clean.files[key].count("\n"), key
@@ -576,8 +582,7 @@ def test_an_ansible_run_against_a_hostile_inventory_runs_nothing(base_file, tmp_
 ])
 def test_ssh_settings_cannot_add_a_keyword_or_an_option(key, value, base_file, tmp_path):
     center = load_blueprint([base_file])
-    ssh = {site: dict(s, **{key: value}) for site, s in ssh_settings(center).items()}
-    got = _produce(build_plan(center, source=str(base_file)), ssh, tmp_path)
+    got = _produce(_with_ssh(build_plan(center, source=str(base_file)), **{key: value}), tmp_path)
     exc = got.inventory_refused
     assert exc is not None and f"ssh.{key}" in str(exc) and exc.exit_code == 2
     assert not (tmp_path / "inv").exists()
@@ -661,8 +666,8 @@ def test_a_key_path_cannot_add_options_to_testinfras_host_url(base_file, tmp_pat
     from trunkline.targets.inventory import read_ssh_targets
 
     center = load_blueprint([base_file])
-    ssh = {site: dict(s, key="file:/keys/k?x&sudo=true&ssh_config=/tmp/evil#frag", bastion=None) for site, s in ssh_settings(center).items()}
-    got = _produce(build_plan(center, source=str(base_file)), ssh, tmp_path)
+    plan = _with_ssh(build_plan(center, source=str(base_file)), key="file:/keys/k?x&sudo=true&ssh_config=/tmp/evil#frag", bastion=None)
+    got = _produce(plan, tmp_path)
     assert got.inventory, got.inventory_refused
     host, kw = parse_hostspec(read_ssh_targets(got.inventory)["hq-sip1"].testinfra_spec())
     assert kw.get("ssh_identity_file") == "/keys/k?x&sudo=true&ssh_config=/tmp/evil#frag"
@@ -671,6 +676,5 @@ def test_a_key_path_cannot_add_options_to_testinfras_host_url(base_file, tmp_pat
 
 def test_an_ssh_user_cannot_carry_a_url_into_testinfras_host(base_file, tmp_path):
     center = load_blueprint([base_file])
-    ssh = {site: dict(s, user="root@evil?sudo=true") for site, s in ssh_settings(center).items()}
-    got = _produce(build_plan(center, source=str(base_file)), ssh, tmp_path)
+    got = _produce(_with_ssh(build_plan(center, source=str(base_file)), user="root@evil?sudo=true"), tmp_path)
     assert got.inventory_refused and "ssh.user" in str(got.inventory_refused)

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from trunkline.cli import app
-from trunkline.plan.topology import plan_from_file
+from trunkline.center import load as load_center
 from trunkline.render import render_site
 
 runner = CliRunner()
@@ -38,7 +38,7 @@ def test_init_writes_a_blueprint_that_validates(started):
 
 
 def test_init_blueprint_renders_and_the_real_programs_accept_it(started, tmp_path):
-    files = render_site(plan_from_file(started / "acme-support.yaml"), tmp_path / "build")  # kamailio -c, keepalived -t ...
+    files = render_site(load_center(started / "acme-support.yaml").plan, tmp_path / "build")  # kamailio -c, keepalived -t ...
     assert {f.host for f in files} >= {"dc1-sip1", "dc2-sip1", "dc1-media1"}
 
 

@@ -13,7 +13,8 @@ import pytest
 from trunkline.blueprint.load import validate_data
 from trunkline.errors import BlueprintError, PlanError
 from trunkline.plan import sizing
-from trunkline.plan.topology import build_plan, plan_from_file
+from trunkline.plan.topology import build_plan
+from trunkline.center import load as load_center
 
 from shared import EXAMPLES, ROOT, example_ids
 
@@ -24,7 +25,7 @@ def _plan(data):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
 def test_plan_json_is_the_same_bytes_in_a_fresh_process(path):
-    code = "import sys; from trunkline.plan.topology import plan_from_file; sys.stdout.write(plan_from_file(sys.argv[1]).to_json())"
+    code = "import sys; from trunkline.center import load; sys.stdout.write(load(sys.argv[1]).plan.to_json())"
     runs = {subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True, cwd=ROOT).stdout for _ in range(2)}
     assert len(runs) == 1
     assert json.loads(runs.pop())["center"]
@@ -32,7 +33,7 @@ def test_plan_json_is_the_same_bytes_in_a_fresh_process(path):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_ids())
 def test_every_host_address_lies_in_its_site_network_and_is_unique(path):
-    plan = plan_from_file(path)
+    plan = load_center(path).plan
     seen = set()
     for host in plan.hosts:
         net = ipaddress.ip_network(plan.site(host.site).cidr)

@@ -1,7 +1,7 @@
 """Blueprint -> compliance report: every control of the packs in effect, evaluated in its scope.
 
-    subject = load_subject(paths, sets)          blueprint, positions, plan, rendered files (in memory)
-    report  = compliance_report(subject, ...)     one ControlResult per control, waivers applied
+    center = trunkline.center.load(paths, sets)   blueprint, positions, plan, rendered files (in memory)
+    report = compliance_report(center, ...)       one ControlResult per control, waivers applied
 
 Scopes: blueprint and files controls always run; hosts controls run when a `connect` is given
 (--live), else they are skipped with the reason; cloud controls are skipped until the cloud
@@ -11,42 +11,17 @@ target exists.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
-from trunkline.blueprint.load import Positions, load_layers, validate_data
-from trunkline.blueprint.models import Blueprint
+from trunkline.center import Center, load
 from trunkline.comply import blueprint as bp_checks
 from trunkline.comply import files as file_checks
 from trunkline.comply import hosts as host_checks
 from trunkline.comply.findings import ControlResult, Fail, NotApplicable, NotEvaluated, Report, Waiver
 from trunkline.comply.packs import Control, Pack, select_packs
-from trunkline.plan.topology import Plan, build_plan
-from trunkline.render import RenderedFile, render_plan
 
 
-@dataclass
-class Subject:
-    """What the controls look at: the blueprint as written and validated, its plan, its rendered files."""
-
-    center: Blueprint
-    data: dict
-    positions: Positions
-    source: str
-    plan: Plan
-    files: list[RenderedFile]
-
-
-def load_subject(paths: list[Path] | Path | str, sets: list[str] = ()) -> Subject:
-    if isinstance(paths, (str, Path)):
-        paths = [Path(paths)]
-    data, positions, source = load_layers(list(paths), list(sets))
-    center = validate_data(data, positions, source)
-    plan = build_plan(center, source=source)
-    return Subject(center, data, positions, source, plan, render_plan(plan))
-
-
-def _evaluate(control: Control, subject: Subject, packs: list[Pack], connect) -> ControlResult:
+def _evaluate(control: Control, subject: Center, packs: list[Pack], connect) -> ControlResult:
     if control.applies == "cloud":
         return ControlResult(control, "skip", reason="cloud resources are not evaluated yet")
     if control.applies == "hosts":
@@ -61,7 +36,7 @@ def _evaluate(control: Control, subject: Subject, packs: list[Pack], connect) ->
         return ControlResult(control, "fail" if failures else "pass", failures)
     try:
         if control.applies == "blueprint":
-            ctx = bp_checks.BlueprintContext(subject.center, subject.data, subject.positions, subject.source, subject.plan, packs)
+            ctx = bp_checks.BlueprintContext(subject.blueprint, subject.data, subject.positions, subject.source, subject.plan, packs)
             result = bp_checks.CHECKS[control.check](ctx, **control.params)
         else:
             ctx = file_checks.FilesContext(subject.plan, subject.files)
@@ -88,19 +63,19 @@ def _apply_waiver(result: ControlResult, waiver: Waiver | None, today: dt.date) 
     return result
 
 
-def compliance_report(subject: Subject, pack_ids: list[str] | None = None, waivers: dict[str, Waiver] | None = None,
+def compliance_report(subject: Center, pack_ids: list[str] | None = None, waivers: dict[str, Waiver] | None = None,
                       connect=None, live: str | None = None, today: dt.date | None = None, strict: bool = False) -> Report:
     """Evaluate the packs the blueprint declares (or pack_ids), baseline always among them."""
     today = today or dt.date.today()
-    packs = select_packs(list(subject.center.spec.compliance), pack_ids)
+    packs = select_packs(list(subject.blueprint.spec.compliance), pack_ids)
     waivers = waivers or {}
     results = [_apply_waiver(_evaluate(c, subject, packs, connect), waivers.get(c.id), today)
                for pack in packs for c in pack.controls]
-    return Report(center=subject.center.metadata.name, blueprint=subject.source, packs=[p.id for p in packs],
+    return Report(center=subject.blueprint.metadata.name, blueprint=subject.source, packs=[p.id for p in packs],
                   results=results, live=live, today=today, strict=strict)
 
 
-def comply(paths: list[Path] | Path | str, sets: list[str] = (), pack_ids: list[str] | None = None,
+def comply(subject: Center | list[Path] | Path | str, sets: list[str] = (), pack_ids: list[str] | None = None,
            waivers_file: Path | str | None = None, live: str | None = None, connect=None, today: dt.date | None = None,
            strict: bool = False) -> Report:
     """What `trunkline comply` runs. With live and no connect, the target's connection is looked up
@@ -108,10 +83,10 @@ def comply(paths: list[Path] | Path | str, sets: list[str] = (), pack_ids: list[
     from trunkline.comply.waivers import load_waivers
 
     waivers = load_waivers(waivers_file) if waivers_file else {}
-    subject = load_subject(paths, sets)
+    subject = subject if isinstance(subject, Center) else load(subject, sets)
     if live and connect is None:
         connect = host_checks.live_connection(live, subject.plan)
     return compliance_report(subject, pack_ids, waivers, connect=connect, live=live, today=today, strict=strict)
 
 
-__all__ = ["Subject", "load_subject", "compliance_report", "comply", "Fail"]
+__all__ = ["compliance_report", "comply", "Fail"]

@@ -22,7 +22,6 @@ import hashlib
 import ipaddress
 import json
 import math
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
@@ -108,6 +107,15 @@ class TrunkPlan(_Data):
     topology_hiding: bool = True
 
 
+class SshPlan(_Data):
+    """How the operator's machine reaches a site's servers (the blueprint's sites[].ssh)."""
+
+    user: str = "root"
+    port: int = 22
+    key: str | None = None  # a file: reference; None: ssh-agent or ~/.ssh defaults
+    bastion: str | None = None  # [user@]host[:port], an OpenSSH ProxyJump
+
+
 class SitePlan(_Data):
     name: str
     kind: str
@@ -134,6 +142,7 @@ class SitePlan(_Data):
     kamailio_shm_mb: int
     kamailio_pkg_mb: int
     mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
+    ssh: SshPlan | None = None  # on-prem sites: how targets reach the hosts
 
 
 class SizingPlan(_Data):
@@ -374,6 +383,7 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
             dispatcher_sets=[], edge_cps=edge_cps, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
             mirrors=biggest_primary.name if site.role == "standby" else None,
+            ssh=SshPlan(**site.ssh.model_dump()) if site.ssh else None,
         ))
 
     # dispatcher: set <site index + 1> = the site's own media; primaries also get the standby's media as DR set
@@ -425,11 +435,3 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
     )
     return plan
 
-
-def plan_from_file(paths: list[Path] | Path | str, sets: list[str] = ()) -> Plan:
-    from trunkline.blueprint.load import load_blueprint
-
-    if isinstance(paths, (str, Path)):
-        paths = [Path(paths)]
-    center = load_blueprint(paths, sets)
-    return build_plan(center, source=str(paths[0]))

@@ -32,7 +32,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from trunkline.errors import TrunklineError, UsageError
-from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, SIP_PORT, SIP_TLS_PORT, Host, Plan
+from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, SIP_PORT, SIP_TLS_PORT, Host, Plan, SshPlan
 from trunkline.render import RenderedFile, check_output_folder, escape, replace_dir
 from trunkline.render.escape import ansible_unsafe as unsafe
 
@@ -93,43 +93,29 @@ def ssh_key_path(ref: str | None, where: str) -> str | None:
     return rest
 
 
-def ssh_settings(center) -> dict[str, dict]:
-    """Site name -> the blueprint's ssh section (the plan does not carry it)."""
-    return {s.name: s.ssh.model_dump() for s in center.spec.sites if s.ssh}
-
-
-def plan_with_ssh(paths: list[Path], sets: list[str] = ()) -> tuple[Plan, dict[str, dict]]:
-    """The plan and the per-site ssh settings of a blueprint (with its layers and --set)."""
-    from trunkline.blueprint.load import load_blueprint
-    from trunkline.plan.topology import build_plan
-
-    center = load_blueprint(paths, list(sets))
-    return build_plan(center, source=str(paths[0])), ssh_settings(center)
-
-
-def ssh_targets(plan: Plan, ssh: dict[str, dict]) -> dict[str, SshTarget]:
-    """Host name -> how to reach it, from the plan's addresses and the blueprint's per-site ssh.
+def ssh_targets(plan: Plan) -> dict[str, SshTarget]:
+    """Host name -> how to reach it, from the plan's addresses and its sites' ssh settings.
 
     User, key and bastion land in ssh_config, in ansible_ssh_common_args and on ssh command lines:
     each must be one ssh_config value (escape.ssh_config), else a located InventoryError."""
     out = {}
     for h in onprem_hosts(plan):
-        s = ssh.get(h.site) or {}
+        s = plan.site(h.site).ssh or SshPlan()
         where = f"spec.sites[{h.site}].ssh"
-        key = ssh_key_path(s.get("key"), f"{where}.key")
+        key = ssh_key_path(s.key, f"{where}.key")
         try:
-            user = escape.ssh_config(s.get("user", "root"))
+            user = escape.ssh_config(s.user)
             if any(c in user for c in "@:/?#&%[]"):  # it is also the user part of testinfra's host URL
                 raise escape.UnsafeValue(f"{escape.shown(user)} holds one of @ : / ? # & % [ ], which no login name has; remove them", user)
         except escape.UnsafeValue as exc:
             raise InventoryError(f"{where}.user: {exc}") from None
-        for field, value, check in (("key", key, lambda v: escape.ssh_config(v, spaces=True)), ("bastion", s.get("bastion"), escape.ssh_jump)):
+        for field, value, check in (("key", key, lambda v: escape.ssh_config(v, spaces=True)), ("bastion", s.bastion, escape.ssh_jump)):
             try:
                 if value is not None:
                     check(value)
             except escape.UnsafeValue as exc:
                 raise InventoryError(f"{where}.{field}: {exc}" if field != "key" else f"{where}.key: the path {exc}") from None
-        out[h.name] = SshTarget(h.name, h.address, s.get("user", "root"), int(s.get("port", 22)), key, s.get("bastion"))
+        out[h.name] = SshTarget(h.name, h.address, s.user, s.port, key, s.bastion)
     return out
 
 
@@ -376,7 +362,7 @@ PKI_KEEP = "pki"  # the folder the inventory's pki/README tells users to put cer
 WRITTEN = "files/manifest.json"  # trunkline's mark on an inventory: the render manifest format, plus "written"
 
 
-def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Path, force: bool = False,
+def write_inventory(plan: Plan, out: Path, render_dir: Path, force: bool = False,
                     notes: list[str] | None = None) -> list[str]:
     """Write out/ (replacing it atomically); returns the host names in it.
 
@@ -389,7 +375,7 @@ def write_inventory(plan: Plan, ssh: dict[str, dict], out: Path, render_dir: Pat
     hosts = onprem_hosts(plan)
     if not hosts:
         raise UsageError(f"{plan.source}: no site of {plan.center} has kind: onprem; the on-prem target has nothing to manage")
-    targets = ssh_targets(plan, ssh)
+    targets = ssh_targets(plan)
     out = Path(out).absolute()
     render_dir = Path(render_dir).absolute()
     if any(m in str(render_dir) for m in ("{{", "{%", "{#")):

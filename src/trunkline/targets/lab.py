@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from trunkline.center import Center
 from trunkline.errors import TrunklineError
 from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
 
@@ -580,10 +581,9 @@ def sip_send(from_ns: str, source: str, target: str, message: str, port: int = 5
 # --- up / down / status ---------------------------------------------------------------------
 
 
-def up(plan: Plan, blueprint: str, scaled: list[str] = (), progress: Callable[[str], None] = lambda s: None) -> LabState:
-    """Render the plan, check it, and run it: returns when every site answers calls."""
-    from trunkline.render import render_site
-
+def up(center: Center, scaled: list[str] = (), progress: Callable[[str], None] = lambda s: None) -> LabState:
+    """Render the center's plan, check it, and run it: returns when every site answers calls."""
+    plan = center.plan
     require_privileges()
     missing = missing_programs()
     if missing:
@@ -592,12 +592,12 @@ def up(plan: Plan, blueprint: str, scaled: list[str] = (), progress: Callable[[s
     if old:
         progress(f"an earlier lab of {plan.center} is still recorded; taking it down first")
         down(plan.center)
-    state = LabState(center=plan.center, blueprint=blueprint, scaled=list(scaled))
+    state = LabState(center=plan.center, blueprint=center.source, scaled=list(scaled))
     state.save()
     try:
         (state.dir / "plan.json").write_text(plan.to_json())
         progress("render: the files the lab runs, accepted by kamailio -c and keepalived -t first")
-        render_site(plan, state.render_dir())
+        center.render(state.render_dir())
         make_lab_pki(plan, state.dir / "pki")
         shutil.copytree(SIPP_DIR, state.dir / "sipp", dirs_exist_ok=True)
         progress(f"network: {len(plan.hosts)} hosts, {len(plan.sites)} site bridges, {len(plan.trunks)} carriers")

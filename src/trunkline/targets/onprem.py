@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from trunkline import secrets as secret_marker
+from trunkline.center import Center
 from trunkline.errors import TrunklineError, UsageError
 from trunkline.paths import ANSIBLE, ROLES, SITE_PLAYBOOK as SITE
 from trunkline.plan.topology import Host, Plan
@@ -114,11 +115,11 @@ def select_hosts(plan: Plan, limit: list[str] | None) -> list[Host]:
     return [h for h in hosts if {h.name, h.site, h.role, inv.group_of_role(h.role)} & set(words)]
 
 
-def expected_files(plan: Plan, hosts: list[Host], ssh: dict[str, dict]) -> dict[str, list]:
+def expected_files(plan: Plan, hosts: list[Host]) -> dict[str, list]:
     """Host -> RenderedFile list: the rendered ones and the inventory-made ones (in memory)."""
     from trunkline.render import render_plan
 
-    targets = inv.ssh_targets(plan, ssh)
+    targets = inv.ssh_targets(plan)
     out: dict[str, list] = {h.name: [] for h in hosts}
     for f in render_plan(plan, [h.name for h in hosts]):
         out[f.host].append(f)
@@ -127,7 +128,7 @@ def expected_files(plan: Plan, hosts: list[Host], ssh: dict[str, dict]) -> dict[
     return out
 
 
-def check_inventory(plan: Plan, ssh: dict[str, dict], inventory: Path) -> inv.Inventory:
+def check_inventory(plan: Plan, inventory: Path) -> inv.Inventory:
     """The inventory must be the plan's: same hosts, same plan-made files."""
     loaded = inv.load_inventory(inventory)
     hosts = inv.onprem_hosts(plan)
@@ -137,7 +138,7 @@ def check_inventory(plan: Plan, ssh: dict[str, dict], inventory: Path) -> inv.In
                           f"{', '.join(h.name for h in hosts)}; {fix}")
     manifest = json.loads((inventory / "files" / "manifest.json").read_text())
     have = {(e["host"], e["path"]): e["sha256"] for e in manifest["files"]}
-    targets = inv.ssh_targets(plan, ssh)
+    targets = inv.ssh_targets(plan)
     for h in hosts:
         for f in inv.inventory_files(plan, h, targets[h.name].port):
             if have.get((h.name, f.path)) != f.sha256:
@@ -324,25 +325,26 @@ class ApplyReport:
 # --- apply -----------------------------------------------------------------------------------------
 
 
-def apply(plan: Plan, ssh: dict[str, dict], *, engine: str = "pyinfra", limit: list[str] | None = None, dry_run: bool = False,
+def apply(center: Center, *, engine: str = "pyinfra", limit: list[str] | None = None, dry_run: bool = False,
           chroot: Path | None = None, inventory: Path | None = None, build: Path | None = None,
           progress: Progress = lambda host, event, what: None) -> ApplyReport:
     """Render, check the inventory, resolve secrets, then run the engine on the chosen hosts."""
     from trunkline.deploys import HostJob, all_role_defaults
-    from trunkline.render import render_site
     from trunkline.render.escape import Unsafe
+
+    plan = center.plan
 
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine}: use one of {', '.join(ENGINES)}")
     hosts = select_hosts(plan, limit)
     build = Path(build or Path("build") / plan.center).absolute()
     inventory = Path(inventory or Path("inventories") / plan.center).absolute()
-    render_site(plan, build)
+    center.render(build)
     written = False
     if not (inventory / "hosts.yml").exists():
-        inv.write_inventory(plan, ssh, inventory, build)
+        inv.write_inventory(plan, inventory, build)
         written = True
-    loaded = check_inventory(plan, ssh, inventory)
+    loaded = check_inventory(plan, inventory)
     entries = host_entries(build, inventory, [h.name for h in hosts])
     defaults = all_role_defaults()
     jobs = []
@@ -612,7 +614,7 @@ def matches_around_markers(rendered: str, found: str) -> bool:
     return re.fullmatch("[^\n]*?".join(re.escape(p) for p in parts), found, re.S) is not None
 
 
-def drift(plan: Plan, ssh: dict[str, dict], *, limit: list[str] | None = None, chroot: Path | None = None,
+def drift(center: Center, *, limit: list[str] | None = None, chroot: Path | None = None,
           inventory: Path | None = None) -> list[Drift]:
     """What differs between each host and the plan's files; [] when nothing does."""
     import io
@@ -620,8 +622,9 @@ def drift(plan: Plan, ssh: dict[str, dict], *, limit: list[str] | None = None, c
     from pyinfra.api.connect import disconnect_all
     from pyinfra.facts.files import File
 
+    plan = center.plan
     hosts = select_hosts(plan, limit)
-    expected = expected_files(plan, hosts, ssh)
+    expected = expected_files(plan, hosts)
     if chroot:
         loaded = inv.Inventory(Path("."), {h.name: {} for h in hosts}, {})
     else:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from trunkline.center import Center
 from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, Plan
 
 HERE = Path(__file__).parent
@@ -96,20 +97,18 @@ def verify_lab(center: str, junit: Path | None = None, echo: bool = True, extra:
     return run_suite(suite, junit, echo, extra)
 
 
-def verify_onprem(blueprint: Path, junit: Path | None = None, echo: bool = True, extra: list[str] = ()) -> VerifyResult:
+def verify_onprem(center: Center, junit: Path | None = None, echo: bool = True, extra: list[str] = ()) -> VerifyResult:
     """The same suite over SSH, reading how to reach each host from inventories/<center>/."""
     from trunkline.errors import UsageError
-    from trunkline.plan.topology import plan_from_file
-    from trunkline.render import render_site
     from trunkline.targets.inventory import read_ssh_targets
 
-    plan = plan_from_file(blueprint)
+    plan = center.plan
     inventory = Path("inventories") / plan.center
     if not inventory.exists():
-        raise UsageError(f"{inventory} does not exist; write it with trunkline inventory {blueprint}")
+        raise UsageError(f"{inventory} does not exist; write it with trunkline inventory {center.source}")
     targets = read_ssh_targets(inventory)
     work = Path(".trunkline") / "verify" / plan.center
-    render_site(plan, work / "render")
+    center.render(work / "render")
     spec = suite_spec(plan, work / "render", "onprem", lambda h: targets[h].testinfra_spec(), secrets_resolved=True)
     suite = write_suite(spec, work / "suite")
     return run_suite(suite, junit, echo, extra)
