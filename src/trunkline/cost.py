@@ -25,7 +25,6 @@ Money is Decimal and the break-even a Fraction, so the articles' figures come ou
 
 from __future__ import annotations
 
-import difflib
 import io
 import math
 from dataclasses import dataclass, field
@@ -39,7 +38,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from trunkline.blueprint.load import Positions, plain_data
+from trunkline.blueprint.load import Positions, plain_data, problems_from
+from trunkline.blueprint.models import show
 from trunkline.errors import BlueprintError, Problem, UsageError
 from trunkline.plan.topology import Plan
 
@@ -139,50 +139,23 @@ _FIELD_FIX = {
 }
 
 
-def _dotted(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc)
-
-
-def _fields_at(loc: tuple) -> list[str]:
-    """Keys allowed in the mapping at loc (for 'did you mean')."""
-    model: type[BaseModel] = PriceBook
-    for part in loc:
-        f = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
-        ann = f.annotation if f else None
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return []
-        model = ann
-    return sorted(f.alias or n for n, f in model.model_fields.items() if n != "path")
-
-
-def _problem(err: dict, pos: Positions, file: str) -> Problem:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    f, line, col = pos.find(loc, file)
-    kind, msg, fix, given = err["type"], err["msg"], "", err.get("input")
+def _price_book_problem(err: dict, loc: tuple) -> tuple[str, str] | None:
+    """The price book's own (message, fix) where it knows better than the common wording of
+    blueprint.load.problems_from (which gives paths, unknown keys and validator messages)."""
+    kind, given = err["type"], err.get("input")
     last = str(loc[-1]) if loc else ""
-    if kind == "missing":
-        msg = "is required"
-        fix = f"add {last}: {_ITEM_SHAPE[last]}" if last in _ITEM_SHAPE else _FIELD_FIX.get(last, f"add {last}:")
-    elif kind == "extra_forbidden":
-        names = _fields_at(loc[:-1])
-        close = difflib.get_close_matches(last, names, n=1, cutoff=0.6)
-        msg = f"unknown key {last!r}"
-        fix = f"did you mean {close[0]!r}?" if close else f"allowed keys here: {', '.join(names)}"
-    elif kind == "value_error":
-        msg, _, fix = str(err.get("ctx", {}).get("error", msg)).partition("; ")
-    elif kind == "literal_error":
-        msg = f"{given!r} is not one of {', '.join(UNITS)}"
-        fix = "seat, channel and mbps scale with the plan; center is a fixed fee"
-    elif kind == "string_pattern_mismatch":
-        msg = f"{given!r} is not a currency code"
-        fix = "write a three-letter ISO 4217 code in capitals, e.g. CNY, USD, EUR"
-    elif kind in ("model_type", "dict_type", "model_attributes_type"):
-        msg = f"expected a mapping of keys, got {type(given).__name__}"
-        fix = f"write it as {_ITEM_SHAPE[last]}" if last in _ITEM_SHAPE else "write key: value pairs under it"
-    elif kind == "string_type":
-        msg = f"{given!r} is not text"
-        fix = "quote it"
-    return Problem(f, line, col, _dotted(loc), msg, fix)
+    if kind == "missing" and (last in _ITEM_SHAPE or last in _FIELD_FIX):
+        return "is required", f"add {last}: {_ITEM_SHAPE[last]}" if last in _ITEM_SHAPE else _FIELD_FIX[last]
+    if kind == "literal_error":
+        return f"{show(given)} is not one of {', '.join(UNITS)}", "seat, channel and mbps scale with the plan; center is a fixed fee"
+    if kind == "string_pattern_mismatch":
+        return f"{show(given)} is not a currency code", "write a three-letter ISO 4217 code in capitals, e.g. CNY, USD, EUR"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return (f"expected a mapping of keys, got {type(given).__name__}",
+                f"write it as {_ITEM_SHAPE[last]}" if last in _ITEM_SHAPE else "write key: value pairs under it")
+    if kind == "string_type":
+        return f"{show(given)} is not text", "quote it"
+    return None
 
 
 def load_price_book(path: Path | str | None = None) -> PriceBook:
@@ -209,11 +182,7 @@ def load_price_book(path: Path | str | None = None) -> PriceBook:
     try:
         return PriceBook.model_validate({**plain_data(data), "path": file})
     except ValidationError as exc:
-        problems = {}
-        for e in exc.errors(include_url=False):
-            p = _problem(e, pos, file)
-            problems.setdefault((p.line, p.column, p.path), p)
-        raise PriceBookError(list(problems.values())) from None
+        raise PriceBookError(problems_from(exc, pos, file, PriceBook, _price_book_problem)) from None
 
 
 # --- what the cost rests on -----------------------------------------------------------------

@@ -54,12 +54,12 @@ def test_host_controls_are_tested_in_host_cases_and_the_others_here():
 
 
 def test_a_check_that_breaks_is_an_error_that_fails_the_run(tmp_path, monkeypatch):
-    from trunkline.comply import files
+    from trunkline.comply import registry
 
     def broken(ctx):
         raise KeyError("no_such_field")
 
-    monkeypatch.setitem(files.CHECKS, "sip_allow_list_rendered", broken)
+    monkeypatch.setitem(registry.CHECKS["files"], "sip_allow_list_rendered", broken)
     result, _ = evaluate_case({"control": "baseline/sip-peers-only", "name": "broken"}, tmp_path)
     assert result.status == "error" and "KeyError" in result.reason
 

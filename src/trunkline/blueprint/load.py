@@ -22,7 +22,7 @@ import io
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Callable, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -256,31 +256,32 @@ def _apply_set(data: dict, loc: Loc, value: Any) -> None:
         nxt = loc[i + 1]
         if isinstance(part, int):
             if not isinstance(node, list) or part >= len(node):
-                raise UsageError(f"--set {_dotted(loc)}: {_dotted(loc[: i + 1])} does not exist")
+                raise UsageError(f"--set {dotted(loc)}: {dotted(loc[: i + 1])} does not exist")
             node = node[part]
         else:
             if not isinstance(node, dict):
-                raise UsageError(f"--set {_dotted(loc)}: {_dotted(loc[:i])} is not a mapping")
+                raise UsageError(f"--set {dotted(loc)}: {dotted(loc[:i])} is not a mapping")
             node = node.setdefault(part, [] if isinstance(nxt, int) else {})
     last = loc[-1]
     if isinstance(last, int):
         if not isinstance(node, list) or last > len(node):
-            raise UsageError(f"--set {_dotted(loc)}: {_dotted(loc)} does not exist")
+            raise UsageError(f"--set {dotted(loc)}: {dotted(loc)} does not exist")
         if last == len(node):
             node.append(value)
         else:
             node[last] = value
     else:
         if not isinstance(node, dict):
-            raise UsageError(f"--set {_dotted(loc)}: {_dotted(loc[:-1])} is not a mapping")
+            raise UsageError(f"--set {dotted(loc)}: {dotted(loc[:-1])} is not a mapping")
         node[last] = value
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_*#-]{1,64}")
 
 
-def _dotted(loc: Loc) -> str:
-    """('spec', 'trunks', 0) -> spec.trunks[0]; a key that is not plain is quoted (escaped, cut)."""
+def dotted(loc: Loc) -> str:
+    """('spec', 'trunks', 0) -> spec.trunks[0]; a key that is not plain is quoted (escaped, cut).
+    The one field-path format of trunkline's messages (blueprint, price book, compliance places)."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -322,16 +323,21 @@ def load_layers(paths: list[Path], sets: list[str] = ()) -> tuple[dict, Position
         _apply_set(data, loc, value)
         for k in [k for k in pos.by_loc if k[: len(loc)] == loc]:
             del pos.by_loc[k]
-        pos.by_loc[loc] = (f"--set {_dotted(loc)}", 0, 0)  # the path only: the value may be a secret
+        pos.by_loc[loc] = (f"--set {dotted(loc)}", 0, 0)  # the path only: the value may be a secret
     return data, pos, str(paths[0])
 
 
 # --- turning pydantic errors into problems a person can act on --------------------------------
+# One translator for every document trunkline validates with pydantic (the blueprint here, the
+# price book in cost.py): the same field paths and wording; a document adds its own (message, fix)
+# for the errors it knows better through `special`.
+
+Special = Callable[[dict, Loc], "tuple[str, str] | None"]
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
+def _model_at(loc: Loc, root: type[BaseModel] = Blueprint) -> type[BaseModel] | None:
     """The model class that holds the mapping at loc (for 'did you mean')."""
-    ann: Any = Blueprint
+    ann: Any = root
     for part in loc:
         ann = _unwrap(ann)
         if isinstance(part, int):
@@ -380,28 +386,44 @@ def _marked(ann: Any) -> bool:
     return any(a is SECRET or _marked(a) for a in get_args(ann))
 
 
-def _problem_from_error(err: dict, pos: Positions, default_file: str) -> Problem:
-    loc = tuple(p for p in err["loc"])
+def _secret_problem(err: dict, loc: Loc) -> tuple[str, str] | None:
+    """The blueprint's own wording for a secret reference: never echo the value (it may be a secret)."""
+    if not _secret_at(loc):
+        return None
+    kind, msg = err["type"], err["msg"]
+    if kind == "value_error":  # the rule only: a validator's message never quotes a secret, but say so here
+        msg, _, fix = str(err.get("ctx", {}).get("error", msg)).partition("; ")
+        return msg, fix
+    msg = {"string_type": "a secret reference is text", "string_too_long": "the reference is too long",
+           "string_too_short": "is empty"}.get(kind, "is not a secret reference")
+    return msg, "reference the secret: env:NAME, file:/path/to/secret or vault:path#key"
+
+
+def problems_from(exc: ValidationError, pos: Positions, source: str, root: type[BaseModel] = Blueprint,
+                  special: Special | None = None) -> list[Problem]:
+    """Every error of a pydantic validation of `root` as a Problem (file, line, column, field path,
+    what is wrong, fix), one per place: a union failing on every member reports each member."""
+    unique: dict[tuple, Problem] = {}
+    for err in exc.errors(include_url=False):
+        p = _problem_from_error(err, pos, source, root, special)
+        unique.setdefault((p.file, p.line, p.column, p.path), p)
+    return list(unique.values())
+
+
+def _problem_from_error(err: dict, pos: Positions, default_file: str, root: type[BaseModel], special: Special | None) -> Problem:
     # pydantic appends the union member it tried (e.g. 'int', "literal['auto']"); drop those
-    loc = tuple(p for p in loc if not (isinstance(p, str) and (p in ("int", "float", "str", "bool", "[key]") or p.startswith(("literal[", "function-", "constrained-")))))
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in ("int", "float", "str", "bool", "[key]") or p.startswith(("literal[", "function-", "constrained-")))))
     file, line, col = pos.find(loc, default_file)
+    own = special(err, loc) if special else None
+    if own is not None:
+        return Problem(file, line, col, dotted(loc), *own)
     kind = err["type"]
     msg = err["msg"]
     given = err.get("input")
-    secret = _secret_at(loc)
-    if secret:
-        given = None  # never echo what may be a secret
-        if kind == "value_error":  # the rule only: a validator's message never quotes a secret, but say so here
-            text = str(err.get("ctx", {}).get("error", msg))
-            msg, _, fix = text.partition("; ")
-            return Problem(file, line, col, _dotted(loc), msg, fix)
-        msg = {"string_type": "a secret reference is text", "string_too_long": "the reference is too long",
-               "string_too_short": "is empty"}.get(kind, "is not a secret reference")
-        return Problem(file, line, col, _dotted(loc), msg, "reference the secret: env:NAME, file:/path/to/secret or vault:path#key")
     fix = ""
     if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        names = sorted((f.alias or n) for n, f in model.model_fields.items()) if model else []
+        model = _model_at(loc[:-1], root)
+        names = sorted((f.alias or n) for n, f in model.model_fields.items() if not f.exclude) if model else []
         key = str(loc[-1])
         close = difflib.get_close_matches(key, names, n=1, cutoff=0.6) if len(key) <= 64 else []
         msg = f"unknown key {show(key)}"
@@ -445,7 +467,7 @@ def _problem_from_error(err: dict, pos: Positions, default_file: str) -> Problem
         fix = "write true or false"
     if kind not in ("extra_forbidden", "missing") and given is not None and not isinstance(given, (dict, list)) and show(given) not in msg and kind != "value_error":
         msg = f"{show(given)}: {msg}"
-    return Problem(file, line, col, _dotted(loc), msg, fix)
+    return Problem(file, line, col, dotted(loc), msg, fix)
 
 
 def validate_data(data: dict, pos: Positions | None = None, source: str = "<data>") -> Blueprint:
@@ -454,16 +476,11 @@ def validate_data(data: dict, pos: Positions | None = None, source: str = "<data
     try:
         center = Blueprint.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem_from_error(e, pos, source) for e in exc.errors(include_url=False)]
-        # one problem per place: a union failing on every member reports each member
-        unique: dict[tuple, Problem] = {}
-        for p in problems:
-            unique.setdefault((p.file, p.line, p.column, p.path), p)
-        raise BlueprintError(list(unique.values())) from None
+        raise BlueprintError(problems_from(exc, pos, source, special=_secret_problem)) from None
     problems = []
     for loc, msg, fix in cross_check(center):
         file, line, col = pos.find(loc, source)
-        problems.append(Problem(file, line, col, _dotted(loc), msg, fix))
+        problems.append(Problem(file, line, col, dotted(loc), msg, fix))
     if problems:
         raise BlueprintError(problems)
     return center

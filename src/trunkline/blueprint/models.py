@@ -29,6 +29,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from trunkline.durations import BLUEPRINT as BLUEPRINT_SPANS, format_span, parse_span
+
 API_VERSION = "trunkline/v1"
 
 # --- scalar types ---------------------------------------------------------------------------
@@ -88,28 +90,22 @@ def _typed(pattern: str, what: str, fix: str, max_length: int, examples: list[st
                    schema={"pattern": pattern, "examples": examples, "description": description})
 
 
-# durations
+# durations (read by trunkline/durations.py, the one parser of time spans)
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400, "y": 365 * 86400}
-_DURATION_RE = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*(s|m|h|d|w|mo|y)\s*$")
 DURATION_HELP = "write a number and a unit: s, m, h, d, w, mo or y (e.g. 240s, 4m, 5y)"
 
 
 def parse_duration(value: Any) -> int:
     """'240s' -> 240, '5y' -> 157680000. Bare numbers are refused: a unit is never implied."""
-    if isinstance(value, bool) or not isinstance(value, str):
+    if isinstance(value, bool) or not isinstance(value, str) or len(value) > 32:
         raise ValueError(f"{show(value)} is not a duration; {DURATION_HELP}")
-    m = _DURATION_RE.match(value) if len(value) <= 32 else None
-    if not m:
-        raise ValueError(f"{show(value)} is not a duration; {DURATION_HELP}")
-    return round(float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return parse_span(value, BLUEPRINT_SPANS)
+    except ValueError:
+        raise ValueError(f"{show(value)} is not a duration; {DURATION_HELP}") from None
 
 
-def format_duration(seconds: int) -> str:
-    for unit in ("y", "mo", "w", "d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds}s"
+format_duration = format_span
 
 
 def duration(least: int, most: int) -> Any:
@@ -126,7 +122,7 @@ def duration(least: int, most: int) -> Any:
         BeforeValidator(parse_duration),
         AfterValidator(check),
         PlainSerializer(format_duration, return_type=str, when_used="json"),
-        WithJsonSchema({"type": "string", "pattern": _DURATION_RE.pattern, "examples": ["240s", "4m", "5y"],
+        WithJsonSchema({"type": "string", "pattern": BLUEPRINT_SPANS.pattern, "examples": ["240s", "4m", "5y"],
                         "description": f"{format_duration(least)} to {format_duration(most)}"}),
     ]
 

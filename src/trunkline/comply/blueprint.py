@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from trunkline.blueprint.load import Positions
+from trunkline.blueprint.load import Positions, dotted
 from trunkline.blueprint.models import Blueprint, format_duration, parse_duration
-from trunkline.comply.findings import Fail, NotApplicable, NotEvaluated, Place
+from trunkline.comply import registry
+from trunkline.comply.findings import Fail, NotApplicable, NotEvaluated, Pack, Place
 from trunkline.plan.topology import Plan
 
-CHECKS: dict[str, Callable] = {}
+check = registry.check("blueprint")
 Result = list[Fail] | NotApplicable
-
-
-def check(fn: Callable) -> Callable:
-    CHECKS[fn.__name__] = fn
-    return fn
-
-
-def dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 @dataclass
@@ -40,7 +29,8 @@ class BlueprintContext:
     positions: Positions
     source: str
     plan: Plan
-    packs: list  # the packs in effect (Pack)
+    packs: list[Pack]  # the packs in effect
+    catalogue: dict[str, Pack] = field(default_factory=dict)  # every pack there is, by id (for advice)
 
     @property
     def spec(self):
@@ -290,10 +280,8 @@ def worm_within_legal_duty(ctx: BlueprintContext, erasure_deadline: str = "30d")
 def _worm_conflict_fix(ctx: BlueprintContext, allowed: int, retention: int) -> str:
     """What resolves the lock-vs-erasure conflict, offering a pack only where one not yet declared
     would carry the retention (suggesting a declared one resolves nothing)."""
-    from trunkline.comply.packs import all_packs
-
     declared = {p.id for p in ctx.packs}
-    covering = sorted(p.id for p in all_packs().values()
+    covering = sorted(p.id for p in ctx.catalogue.values()
                       if p.retention_duty and p.retention_duty >= retention and p.id not in declared)
     ways = [f"cut the lock to the legal minimum: recording.retention: {format_duration(allowed)}",
             "drop the lock (worm: false) and erase a caller's recordings on request",

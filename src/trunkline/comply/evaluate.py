@@ -17,8 +17,9 @@ from trunkline.center import Center, load
 from trunkline.comply import blueprint as bp_checks
 from trunkline.comply import files as file_checks
 from trunkline.comply import hosts as host_checks
-from trunkline.comply.findings import ControlResult, Fail, NotApplicable, NotEvaluated, Report, Waiver
-from trunkline.comply.packs import Control, Pack, select_packs
+from trunkline.comply import registry
+from trunkline.comply.findings import Control, ControlResult, Fail, NotApplicable, NotEvaluated, Pack, Report, Waiver
+from trunkline.comply.packs import all_packs, select_packs
 
 
 def _evaluate(control: Control, subject: Center, packs: list[Pack], connect) -> ControlResult:
@@ -27,7 +28,7 @@ def _evaluate(control: Control, subject: Center, packs: list[Pack], connect) -> 
     if control.applies == "hosts":
         if connect is None:
             return ControlResult(control, "skip", reason="live host check: run with --live lab or --live onprem")
-        fn = host_checks.CHECKS[control.check]
+        fn = registry.lookup("hosts", control.check)
         failures, errors, applied = host_checks.evaluate_hosts(fn, control.params, subject.plan, connect)
         if errors:
             return ControlResult(control, "error", failures, reason="; ".join(errors))
@@ -36,11 +37,11 @@ def _evaluate(control: Control, subject: Center, packs: list[Pack], connect) -> 
         return ControlResult(control, "fail" if failures else "pass", failures)
     try:
         if control.applies == "blueprint":
-            ctx = bp_checks.BlueprintContext(subject.blueprint, subject.data, subject.positions, subject.source, subject.plan, packs)
-            result = bp_checks.CHECKS[control.check](ctx, **control.params)
+            ctx = bp_checks.BlueprintContext(subject.blueprint, subject.data, subject.positions, subject.source, subject.plan,
+                                             packs, all_packs())
         else:
             ctx = file_checks.FilesContext(subject.plan, subject.files)
-            result = file_checks.CHECKS[control.check](ctx, **control.params)
+        result = registry.lookup(control.applies, control.check)(ctx, **control.params)
     except Exception as exc:  # a check that breaks on an unforeseen shape must fail the run, and say where
         return ControlResult(control, "error", reason=f"check {control.check} could not run: {type(exc).__name__}: {exc}")
     if isinstance(result, NotApplicable):

@@ -14,17 +14,19 @@ import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import Iterable
 
 from trunkline import secrets as secret_marker
 from trunkline.blueprint.models import format_duration, parse_duration
+from trunkline.comply import registry
 from trunkline.comply.blueprint import secret_like
 from trunkline.comply.findings import Fail, NotApplicable, Place
 from trunkline.comply.kamcfg import Config, KamailioCfgError, Outcome, Request, parse_kamailio, run_request
+from trunkline.durations import TMPFILES as TMPFILES_AGE, parse_span
 from trunkline.plan.topology import Plan
 from trunkline.render import RenderedFile
 
-CHECKS: dict[str, Callable] = {}
+check = registry.check("files")
 Result = list[Fail] | NotApplicable
 
 KAMAILIO_CFG = "/etc/kamailio/kamailio.cfg"
@@ -40,11 +42,6 @@ FS_VARS = "/etc/freeswitch/vars.xml"
 FS_DIALPLAN = "/etc/freeswitch/dialplan/trunkline.xml"
 FS_INTERNAL = "/etc/freeswitch/sip_profiles/internal.xml"
 FS_CALLCENTER = "/etc/freeswitch/autoload_configs/callcenter.conf.xml"
-
-
-def check(fn: Callable) -> Callable:
-    CHECKS[fn.__name__] = fn
-    return fn
 
 
 @dataclass
@@ -637,18 +634,12 @@ def _tmpfiles_line(text: str, path: str) -> tuple[list[str], int] | None:
     return None
 
 
-_AGE_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def tmpfiles_age(age: str) -> int | None:
     """tmpfiles.d Age ('30d', '1w2d', '-') in seconds; None when files are never cleaned."""
     age = age.lstrip("~")
     if age in ("-", ""):
         return None
-    parts = re.findall(r"(\d+)\s*(us|ms|min|sec|s|m|h|d|w)?", age)
-    if not parts or "".join(n + (u or "") for n, u in parts) != age.replace(" ", ""):
-        raise ValueError(f"{age!r} is not a tmpfiles age")
-    return round(sum(int(n) * _AGE_UNITS[u or "s"] for n, u in parts))
+    return parse_span(age, TMPFILES_AGE)
 
 
 def _octal(mode: str) -> int | None:

@@ -1,4 +1,5 @@
-"""What a compliance run produces: places, failures, per-control results and the report.
+"""The data of compliance: the controls packs hold (`Control`, `Pack`, read by packs.py) and
+what a run produces: places, failures, per-control results and the report.
 
 A check returns a list of `Fail` (empty: the control passes) or `NotApplicable`. The evaluator
 turns that into one `ControlResult` per control, with a status:
@@ -19,13 +20,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from trunkline.comply.packs import Control
+from typing import Any
 
 STATUSES = ("pass", "fail", "waived", "skip", "not-evaluated", "error")
 FAILING = ("fail", "error")
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    pack: str
+    title: str
+    severity: str
+    citation: str
+    applies: str
+    check: str
+    fix: str
+    kind: str = "requirement"
+    why: str = ""
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Pack:
+    id: str
+    title: str
+    source: str
+    controls: tuple[Control, ...]
+    retention_duty: int = 0  # seconds; 0 when the pack sets no recording retention
 
 
 @dataclass(frozen=True)
@@ -87,7 +109,7 @@ class Waiver:
 
 @dataclass
 class ControlResult:
-    control: "Control"
+    control: Control
     status: str
     failures: list[Fail] = field(default_factory=list)
     reason: str = ""  # why skipped, why errored, or the waiver's word

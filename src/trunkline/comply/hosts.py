@@ -24,21 +24,18 @@ import shlex
 from typing import Any, Callable
 
 from trunkline.blueprint.models import format_duration, parse_duration
+from trunkline.comply import registry
 from trunkline.comply.findings import Fail, NotApplicable, Place
+from trunkline.durations import SYSTEMD, parse_span
 from trunkline.errors import UsageError
 from trunkline.plan.topology import SIP_TLS_PORT, Host, Plan
 
-CHECKS: dict[str, Callable] = {}
+check = registry.check("hosts")
 Result = list[Fail] | NotApplicable
 Connect = Callable[[Host], Any]  # plan host -> testinfra host, or None when the target does not run it
 
 RECORDER_SPOOL = "/var/spool/rtpengine"
 OPENSSL_FLAGS = {"1.0": "-tls1", "1.1": "-tls1_1", "1.2": "-tls1_2", "1.3": "-tls1_3"}
-
-
-def check(fn: Callable) -> Callable:
-    CHECKS[fn.__name__] = fn
-    return fn
 
 
 def _at(root: str, path: str) -> str:
@@ -299,25 +296,12 @@ def recording_folders_private(host, plan_host: Host, plan: Plan, root: str = "/"
 
 # --- logs kept long enough ------------------------------------------------------------------------
 
-_SPAN_UNITS = {
-    "us": 1e-6, "usec": 1e-6, "ms": 1e-3, "msec": 1e-3, "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800,
-    "M": 2629800, "month": 2629800, "months": 2629800, "y": 31557600, "year": 31557600, "years": 31557600,
-}
-
-
 def systemd_timespan(value: str) -> int | None:
     """'180d', '6month', '1y 2w' (systemd.time) in seconds; a bare number is seconds; None for 0/infinity."""
     value = value.strip()
     if value in ("", "0", "infinity"):
         return None
-    total = 0.0
-    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", value):
-        if unit not in _SPAN_UNITS and unit != "":
-            raise ValueError(f"{value!r}: unknown unit {unit!r}")
-        total += float(number) * _SPAN_UNITS.get(unit, 1)
-    return round(total)
+    return parse_span(value, SYSTEMD)
 
 
 def _ini_values(texts: list[str], section: str, key: str) -> str | None:

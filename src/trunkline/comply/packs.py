@@ -1,4 +1,4 @@
-"""Rule packs: data files in packs/, one per pack, read into `Pack` and `Control`.
+"""Rule packs: data files in packs/, one per pack, read into `Pack` and `Control` (findings.py).
 
 A pack file holds the pack's id, title and source, an optional `retention_duty` (how long the
 law behind the pack makes a center keep recordings; the GDPR conflict rule reads it), and its
@@ -13,70 +13,34 @@ controls. Each control names:
     check     the name of a check function of that scope, with `params` for it
     fix       what to change when it fails (a check may give a more precise one)
 
-Loading validates every control: a misspelt check or parameter is an error here, not a control
-that silently never fails.
+Loading validates every control against the check registry (registry.py, filled by the check
+modules blueprint.py, files.py and hosts.py, which this module imports for that): a misspelt
+check or parameter is an error here, not a control that silently never fails.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from ruamel.yaml import YAML
 
 from trunkline.blueprint.models import parse_duration
+from trunkline.comply import blueprint, files, hosts, registry  # noqa: F401  (the check modules fill the registry)
+from trunkline.comply.findings import Control, Pack
 from trunkline.errors import UsageError
 
 PACKS_DIR = Path(__file__).parent / "packs"
 ALWAYS_ON = "baseline"
 SEVERITIES = ("critical", "high", "medium", "low")
-SCOPES = ("blueprint", "files", "hosts", "cloud")
 KINDS = ("requirement", "conflict")
 CONTROL_KEYS = {"id", "title", "severity", "citation", "applies", "kind", "check", "params", "fix", "why"}
 PACK_KEYS = {"id", "title", "source", "retention_duty", "controls"}
 
 
-@dataclass(frozen=True)
-class Control:
-    id: str
-    pack: str
-    title: str
-    severity: str
-    citation: str
-    applies: str
-    check: str
-    fix: str
-    kind: str = "requirement"
-    why: str = ""
-    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Pack:
-    id: str
-    title: str
-    source: str
-    controls: tuple[Control, ...]
-    retention_duty: int = 0  # seconds; 0 when the pack sets no recording retention
-
-
 class PackError(UsageError):
     """A pack file that cannot be used (a bug in the pack, reported with its file)."""
-
-
-def _registry(scope: str) -> dict:
-    if scope == "blueprint":
-        from trunkline.comply.blueprint import CHECKS
-    elif scope == "files":
-        from trunkline.comply.files import CHECKS
-    elif scope == "hosts":
-        from trunkline.comply.hosts import CHECKS
-    else:
-        CHECKS = {}  # cloud resources: no evaluator yet; such controls are reported as skipped
-    return CHECKS
 
 
 def _control(raw: dict, pack: str, where: str) -> Control:
@@ -88,12 +52,12 @@ def _control(raw: dict, pack: str, where: str) -> Control:
     cid = raw["id"]
     if not cid.startswith(pack + "/"):
         raise PackError(f"{where}: control id {cid!r} must start with '{pack}/'")
-    for key, allowed in (("severity", SEVERITIES), ("applies", SCOPES), ("kind", KINDS)):
+    for key, allowed in (("severity", SEVERITIES), ("applies", registry.SCOPES), ("kind", KINDS)):
         if key in raw and raw[key] not in allowed:
             raise PackError(f"{where}: {cid}: {key} {raw[key]!r} is not one of {', '.join(allowed)}")
     params = dict(raw.get("params") or {})
-    checks = _registry(raw["applies"])
-    if raw["applies"] != "cloud":
+    checks = registry.checks(raw["applies"])
+    if raw["applies"] != "cloud":  # cloud resources: no checks yet; such controls are reported as skipped
         fn = checks.get(raw["check"])
         if fn is None:
             raise PackError(f"{where}: {cid}: no {raw['applies']} check named {raw['check']!r}; known: {', '.join(sorted(checks))}")
