@@ -1,0 +1,85 @@
+"""Faults and what they do, for the tests, the benchmarks and drills: a host off its network, a
+program killed, a service restarted; Kamailio's view of its media nodes; calls a media node answered."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from trunkline.plan.topology import Host, Plan
+from trunkline.targets.lab.processes import alive, start_host, stop_proc
+from trunkline.targets.lab.shell import in_host, ip, run
+from trunkline.targets.lab.state import LabState, Proc, ns_name
+
+
+def set_link(center: str, plan: Plan, host: Host, up_: bool) -> None:
+    """Take a host off its network (as if its cable or its machine were gone), or back on.
+
+    A link going down takes its routes along; coming back, the default route is put back too.
+    """
+    ns = ns_name(center, host.name)
+    ip("-n", ns, "link", "set", host.interface, "up" if up_ else "down")
+    if up_:
+        ip("-n", ns, "route", "replace", "default", "via", plan.site(host.site).gateway)
+
+
+def program_pids(center: str, host: str, program: str) -> list[int]:
+    """PIDs of a program running inside a lab host's network namespace."""
+    pids = ip("netns", "pids", ns_name(center, host), check=False).stdout.split()
+    out = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == program:
+                out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def kill_program(center: str, host: str, program: str, sig: int = signal.SIGKILL) -> list[int]:
+    """Send sig to every process of `program` on a lab host (all started by the lab)."""
+    pids = program_pids(center, host, program)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def restart_service(state: LabState, plan: Plan, host: Host, name: str) -> Proc:
+    """Start a service again after a fault, as the host's service manager would."""
+    for p in state.processes:
+        if p.host == host.name and p.name == name and alive(p):
+            stop_proc(state, p)
+    state.processes = [p for p in state.processes if not (p.host == host.name and p.name == name)]
+    (proc,) = start_host(state, plan, host, only=name)
+    return proc
+
+
+def dispatcher_flags(center: str, proxy: str) -> dict[str, str]:
+    """Kamailio's view of its media nodes: URI -> flags (AP active+probing, IP inactive+probing)."""
+    text = run(in_host(center, proxy, ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "dispatcher.list"]), check=False).stdout
+    out, uri = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("URI:"):
+            uri = line.split(None, 1)[1]
+        elif line.startswith("FLAGS:") and uri:
+            out[uri] = line.split(None, 1)[1]
+            uri = None
+    return out
+
+
+def answered_calls(center: str, host: str) -> int:
+    """INVITEs a media node's SIPp has received so far (its per-message counts, written every second;
+    probes are OPTIONS and not counted). Sums over restarts: each SIPp run writes its own file."""
+    script = 'for f in /tmp/*_counts.csv; do [ -f "$f" ] && head -1 "$f" && tail -1 "$f"; done; true'
+    lines = run(in_host(center, host, ["sh", "-c", script]), check=False).stdout.strip().splitlines()
+    total = 0
+    for header, last in zip(lines[0::2], lines[1::2]):
+        row = dict(zip(header.split(";"), last.split(";")))
+        total += int(row.get("1_INVITE_Recv", 0) or 0)
+    return total
+

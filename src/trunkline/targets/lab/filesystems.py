@@ -1,0 +1,72 @@
+"""Each lab host's file system: a persistent mount namespace in which /etc and /var are overlays,
+/run and /tmp its own tmpfs, and the rendered files placed at their server paths with their owners
+and modes (what the roles do on a server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trunkline.plan.topology import Host, Plan
+from trunkline.targets.lab.shell import in_host, run
+from trunkline.targets.lab.state import LAB_SRC, RUN_ROOT, LabState, host_run_dir, mount_file
+
+
+def _ensure_private_run_root(state: LabState) -> None:
+    """Persistent mount namespaces are bind-mounted on files, which needs a private mount."""
+    RUN_ROOT.mkdir(parents=True, exist_ok=True)
+    mounts = Path("/proc/self/mountinfo").read_text()
+    if f" {RUN_ROOT} " not in mounts:
+        run(["mount", "--bind", str(RUN_ROOT), str(RUN_ROOT)])
+        run(["mount", "--make-private", str(RUN_ROOT)])
+
+
+def build_filesystems(state: LabState, plan: Plan) -> None:
+    c = plan.center
+    _ensure_private_run_root(state)
+    state.run_dir = str(RUN_ROOT / c)
+    state.save()
+    manifest = json.loads((state.render_dir() / "manifest.json").read_text())
+    for host in plan.hosts:
+        base = host_run_dir(c, host.name)
+        for d in ("etc.upper", "etc.work", "var.upper", "var.work"):
+            (base / d).mkdir(parents=True, exist_ok=True)
+        mnt = mount_file(c, host.name)
+        mnt.parent.mkdir(parents=True, exist_ok=True)
+        mnt.touch()
+        state.mounts.append(str(mnt))
+        state.save()
+        run(["unshare", f"--mount={mnt}", "--propagation", "private", "true"])
+        setup = " && ".join([
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={base}/etc.upper,workdir={base}/etc.work /etc",
+            f"mount -t overlay overlay -o lowerdir=/var,upperdir={base}/var.upper,workdir={base}/var.work /var",
+            "mount -t tmpfs -o mode=0755 tmpfs /run",
+            # the state folder (render tree, lab PKI, SIPp scenarios), read-only, before /tmp is hidden
+            f"mkdir -p {LAB_SRC} && mount --bind '{state.dir}' {LAB_SRC} && mount -o remount,bind,ro {LAB_SRC}",
+            "mount -t tmpfs -o mode=1777 tmpfs /tmp",
+        ])
+        run(["nsenter", f"--mount={mnt}", "--", "sh", "-c", setup])
+        _place_files(c, host, [e for e in manifest["files"] if e["host"] == host.name])
+
+
+def _place_files(center: str, host: Host, entries: list[dict]) -> None:
+    """Install the rendered files at their paths with their owners and modes (what the roles do)."""
+    script = ["set -e"]
+    for user in sorted({e["owner"] for e in entries} | {e["group"] for e in entries} | {"trunkline-rec"}):
+        # users the packages would create; made in this host's overlay /etc only
+        script.append(f"getent group {user} >/dev/null || groupadd --system {user}")
+        script.append(f"getent passwd {user} >/dev/null || useradd --system --no-create-home -g {user} -s /usr/sbin/nologin {user}")
+    for e in entries:
+        src = f"{LAB_SRC}/render/{host.name}{e['path']}"
+        script.append(f"install -D -o {e['owner']} -g {e['group']} -m {e['mode']} '{src}' '{e['path']}'")
+    if host.role == "sip-proxy":
+        script.append("install -d -o root -g kamailio -m 0750 /etc/kamailio/tls")
+        for name, mode in (("ca.crt", "0644"), (f"{host.name}.crt", "0644"), (f"{host.name}.key", "0640")):
+            script.append(f"install -o root -g kamailio -m {mode} '{LAB_SRC}/pki/{name}' /etc/kamailio/tls/{name}")
+        script.append(f"[ ! -f '{LAB_SRC}/pki/carriers-ca.crt' ] || install -o root -g kamailio -m 0644 '{LAB_SRC}/pki/carriers-ca.crt' /etc/kamailio/tls/carriers-ca.crt")
+        script.append("install -d -o kamailio -g kamailio -m 0750 /run/kamailio")
+    if any(e["path"].startswith("/etc/tmpfiles.d/") for e in entries):
+        # what systemd does at boot: make the folders the rendered tmpfiles.d entries name
+        script.append("systemd-tmpfiles --create /etc/tmpfiles.d/*.conf")
+    run(in_host(center, host.name, ["sh", "-c", "\n".join(script)]), timeout=60)
+

@@ -1,0 +1,131 @@
+"""The lab's processes: what runs on each host, the command line of each (as its unit says), and
+starting and stopping them by recorded PID and start time (a recycled PID is never ours)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
+from trunkline.targets.lab.shell import in_host
+from trunkline.targets.lab.state import LAB_SRC, LabError, LabState, Proc
+from trunkline.targets.lab.units import unit_command, unit_umask
+
+
+KAMAILIO_DROPIN = "/etc/systemd/system/kamailio.service.d/trunkline.conf"
+
+SIPP_DIR = Path(__file__).parents[1] / "sipp"  # targets/sipp: SIPp scenarios, shipped as package data
+
+# SIPp's socket buffers (its default is 64 KB): at a few thousand calls/s the carrier's and the media
+# nodes' sockets overflowed (UdpRcvbufErrors in their namespaces) while Kamailio's did not, which
+# measured the load generator instead of the edge. The kernel caps it at net.core.rmem_max.
+SIPP_SOCKET_BUFFER = 4 << 20
+
+
+def _start_time(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def alive(p: Proc) -> bool:
+    return _start_time(p.pid) == p.start
+
+
+def spawn(state: LabState, host: str, name: str, argv: list[str]) -> Proc:
+    logs = state.dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{host}.{name}.log"
+    cmd = in_host(state.center, host, argv)
+    with open(log, "ab") as fh:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
+    proc = Proc(host=host, name=name, pid=p.pid, start=_start_time(p.pid), argv=argv, log=str(log))
+    state.processes.append(proc)
+    state.save()
+    return proc
+
+
+def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
+    if name == "kamailio":
+        # as systemd would start it (memory sized in /etc/default/kamailio, the memory manager in the
+        # drop-in), in the foreground and logging to stderr, dropping to the unit's user
+        argv, user = unit_command(state.center, host.name, "kamailio.service", KAMAILIO_DROPIN)
+        ids = [a for k, flag in (("User", "-u"), ("Group", "-g")) if k in user for a in (flag, user[k])]
+        return [argv[0], "-DD", "-E", *ids, *argv[1:]]
+    if name == "keepalived":
+        # like a service manager's ExecStopPost: when keepalived dies, however it dies, its VIP goes
+        # with it, so a crashed master never leaves a second holder behind
+        vip = f"{host.ha.vip}/{host.prefix}"
+        # and, like its ExecStartPre, no stale pid file of a killed run stops it from starting again
+        return ["sh", "-c", "rm -f /run/keepalived.pid /run/keepalived_vrrp.pid /run/keepalived_checkers.pid; "
+                f"keepalived -n -l -D -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid "
+                f"-r /run/keepalived_vrrp.pid -c /run/keepalived_checkers.pid; rc=$?; "
+                f"ip addr del {vip} dev {host.interface} 2>/dev/null; exit $rc"]
+    if name == "rtpengine":
+        # the unit drop-in's UMask, as systemd would apply it (recordings are not world-readable)
+        umask = unit_umask(state.center, host.name, "/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf")
+        return ["sh", "-c", f"umask {umask}; exec \"$0\" \"$@\"", "rtpengine", "--config-file=/etc/rtpengine/rtpengine.conf", "--config-section=rtpengine",
+                "--foreground", "--log-stderr", "--pidfile=/run/rtpengine.pid", "--no-fallback"]
+    if name == "sipp-uas":
+        scenario = "uas-srtp.xml" if plan.security["srtp"] == "required" else "uas.xml"
+        return ["sipp", "-sf", f"{LAB_SRC}/sipp/{scenario}", "-i", host.address, "-p", str(MEDIA_SIP_PORT),
+                "-nostdin", "-nd", "-max_socket", "10000", "-max_recv_loops", "10000", "-buff_size", str(SIPP_SOCKET_BUFFER), "-trace_err",
+                "-error_file", "/tmp/sipp-uas-errors.log", "-trace_counts", "-fd", "1"]
+    raise LabError(f"no program {name!r} in the lab")
+
+
+def services(plan: Plan, host: Host) -> list[str]:
+    """What runs on a host in the lab, in start order."""
+    if host.role == "sip-proxy":
+        return ["kamailio"] + (["keepalived"] if host.ha else [])
+    if host.role == "rtpengine":
+        return ["rtpengine"]
+    if host.role == "media":
+        return ["sipp-uas"]  # FreeSWITCH is not packaged for Debian 12: SIPp answers in its place
+    return []
+
+
+def start_host(state: LabState, plan: Plan, host: Host, only: str | None = None) -> list[Proc]:
+    started = []
+    for name in services(plan, host):
+        if only and name != only:
+            continue
+        started.append(spawn(state, host.name, name, argv_for(state, plan, host, name)))
+    return started
+
+
+def stop_proc(state: LabState, proc: Proc, sig: int = signal.SIGTERM, wait: float = 5.0) -> None:
+    """End one recorded process (and the children it forked: its own session) by PID."""
+    if not alive(proc):
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and alive(proc):
+        _reap(proc.pid)
+        time.sleep(0.05)
+    if alive(proc):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for _ in range(40):
+            _reap(proc.pid)
+            if not alive(proc):
+                break
+            time.sleep(0.05)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
