@@ -3,14 +3,31 @@
 Debian 12 has no FreeSWITCH package: `make freeswitch` (scripts/freeswitch/install.sh) installs
 FreeSWITCH 1.10.12 under PREFIX as a relocatable tree started through bin/freeswitch-reloc.
 The lab, the tests and benchmarks find it here; None means it is not installed.
+
+`standalone_node(plan, host, where)` runs one media node on its rendered /etc/freeswitch tree
+alone (no stock file), secret markers replaced by test values the way apply does, in a network
+namespace made and removed here: the node's address on a veth whose other end, in a second
+namespace, holds one of the site's SIP proxy addresses (where its calls come from). Every wait is
+bounded; FreeSWITCH is stopped by its PID; both namespaces are removed whatever happens.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import os
+import re
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-from trunkline.render import RenderedFile
+from trunkline.errors import TrunklineError
+from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
+from trunkline.render import RenderedFile, render_plan
 
 PREFIX = Path(os.environ.get("FREESWITCH_PREFIX", "/opt/trunkline/freeswitch"))
 CONF = "/etc/freeswitch/"
@@ -73,3 +90,128 @@ def fs_cli_conf(password: str) -> str:
     """root's fs_cli settings: without them fs_cli (and the reload handler) tries the default ClueCon.
     The roles write the same bytes (roles/freeswitch/tasks/main.yml)."""
     return f"[default]\nhost => 127.0.0.1\nport => 8021\npassword => {password}\n"
+
+
+# --- one media node on its own -----------------------------------------------------------------
+
+START_TIMEOUT_S = 40  # measured: 4-6 s to both profiles RUNNING on 2 idle cores
+STOP_TIMEOUT_S = 20
+EVENT_SOCKET_PORT = 8021
+# log lines that match BAD yet say nothing is wrong
+BENIGN = [re.compile(p) for p in (r"sofia\.c:\d+ MSG Thread \d+ Started", r"Adding Endpoint 'error'")]
+BAD = re.compile(r"\[(WARNING|ERR|CRIT|ALERT)\]|fail|error|can't|cannot|invalid|deprecated|refus|denied", re.I)
+_serial = itertools.count()
+
+
+class NodeError(TrunklineError):
+    """FreeSWITCH did not start on a node's rendered files, or complained about them."""
+
+
+def complaints(log: str) -> list[str]:
+    """The lines of a FreeSWITCH log that say something is wrong with what it was given."""
+    return [line for line in log.splitlines() if BAD.search(line) and not any(b.search(line) for b in BENIGN)]
+
+
+def in_ns(ns: str, *argv: str, timeout: float = 15) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=20)
+
+
+@dataclass
+class Node:
+    plan: Plan
+    host: str
+    address: str
+    ns: str  # the node's namespace
+    peer_ns: str  # the namespace holding a SIP proxy address of the site
+    peer_address: str
+    root: Path  # -base: conf/, log/, db/, run/, cert/
+    secrets: dict[str, str]  # reference -> the test value put in its place
+    pid: int = 0
+    started_s: float = 0.0
+
+    @property
+    def log(self) -> str:
+        path = self.root / "log" / "freeswitch.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def password(self) -> str:
+        return self.secrets[self.plan.security["event_socket_password"]]
+
+    def api(self, command: str, timeout: float = 10) -> str:
+        """An API command through fs_cli, from inside the node (loopback)."""
+        return in_ns(self.ns, str(fs_cli()), "-H", "127.0.0.1", "-P", str(EVENT_SOCKET_PORT), "-p", self.password(),
+                     "-t", "5000", "-x", command, timeout=timeout).stdout
+
+    def running(self) -> bool:
+        """Both SIP profiles RUNNING on the node's address, and the core started."""
+        wanted = [f"external\tprofile\tsip:mod_sofia@{self.address}:{MEDIA_SIP_PORT}\tRUNNING",
+                  f"internal\tprofile\tsip:mod_sofia@{self.address}:5060\tRUNNING"]
+        rows = ["\t".join(line.split()) for line in self.api("sofia status").splitlines()]
+        return all(any(row.startswith(w) for row in rows) for w in wanted) and "FreeSWITCH Started" in self.log
+
+
+@contextmanager
+def standalone_node(plan: Plan, host_name: str, where: Path, certs: Path | None = None,
+                    launcher_path: Path | None = None) -> Iterator[Node]:
+    """FreeSWITCH on one media node's rendered files, in its own namespace, until the block ends.
+
+    `certs`: a folder of FreeSWITCH's self-made keys (wss.pem, dtls-srtp.pem, tls.pem) to start
+    from, filled from the first start when empty: making them is about 5 s of CPU per fresh start."""
+    from trunkline.deploys import unmark
+
+    exe = launcher_path or launcher()
+    if exe is None:
+        raise NodeError(f"FreeSWITCH is not installed under {PREFIX}; install it with {INSTALL_HINT}")
+    host = plan.host(host_name)
+    site = plan.site(host.site)
+    prefix = ipaddress.ip_network(site.cidr).prefixlen
+    peer = plan.hosts_of(site.name, "sip-proxy")[0].address
+    files = render_plan(plan, [host_name])
+    secrets = {ref: f"test-{i}-Pw&<x>" for i, ref in enumerate(sorted({r for f in files for r in f.secrets}))}
+    root = where / host_name
+    write_conf(files, host_name, root / "conf", lambda text, path: unmark(text, path, secrets))
+    if certs and certs.exists():
+        shutil.copytree(certs, root / "cert")
+    tag = f"{os.getpid() % 100000}-{next(_serial)}"
+    node = Node(plan, host_name, host.address, f"tlfs-{tag}", f"tlfsp-{tag}", peer, root, secrets)
+    proc = None
+    try:
+        for ns in (node.ns, node.peer_ns):
+            _ip("netns", "add", ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", node.ns, "link", "add", "n0", "type", "veth", "peer", "name", "p0", "netns", node.peer_ns)
+        _ip("-n", node.ns, "addr", "add", f"{host.address}/{prefix}", "dev", "n0")
+        _ip("-n", node.peer_ns, "addr", "add", f"{peer}/{prefix}", "dev", "p0")
+        _ip("-n", node.ns, "link", "set", "n0", "up")
+        _ip("-n", node.peer_ns, "link", "set", "p0", "up")
+        t0 = time.monotonic()
+        # `ip netns exec` execs FreeSWITCH: this PID is FreeSWITCH's
+        proc = subprocess.Popen(["ip", "netns", "exec", node.ns, *command(root, exe)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        node.pid = proc.pid
+        while not node.running():
+            if proc.poll() is not None:
+                raise NodeError(f"FreeSWITCH on {host_name} exited with {proc.returncode}:\n" + "\n".join(node.log.splitlines()[-30:]))
+            if bad := complaints(node.log):  # a profile that failed to bind retries for a while: fail now
+                raise NodeError(f"FreeSWITCH complained about the rendered files of {host_name}:\n" + "\n".join(bad))
+            if time.monotonic() - t0 > START_TIMEOUT_S:
+                raise NodeError(f"{host_name}: the SIP profiles were not RUNNING after {START_TIMEOUT_S} s:\n{node.api('sofia status')}")
+            time.sleep(0.5)
+        node.started_s = time.monotonic() - t0
+        if certs and not certs.exists():
+            shutil.copytree(root / "cert", certs)
+        yield node
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for ns in (node.ns, node.peer_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)

@@ -11,35 +11,21 @@ address and name. Every wait is bounded; FreeSWITCH is stopped by its PID.
 
 from __future__ import annotations
 
-import ipaddress
-import itertools
 import os
-import re
-import shutil
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from trunkline import freeswitch
-from trunkline.deploys import unmark
-from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
 from trunkline.center import load as load_center
-from trunkline.render import render_plan
+from trunkline.freeswitch import EVENT_SOCKET_PORT, NodeError, complaints, in_ns
+from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
 
 from shared import EXAMPLES
-
-_serial = itertools.count()
-START_TIMEOUT_S = 40  # measured: 4-6 s to both profiles RUNNING on 2 idle cores
-STOP_TIMEOUT_S = 20
-EVENT_SOCKET_PORT = 8021
-# log lines that match BAD yet say nothing is wrong
-BENIGN = [re.compile(p) for p in (r"sofia\.c:\d+ MSG Thread \d+ Started", r"Adding Endpoint 'error'")]
-BAD = re.compile(r"\[(WARNING|ERR|CRIT|ALERT)\]|fail|error|can't|cannot|invalid|deprecated|refus|denied", re.I)
 
 # a minimal event socket client, run inside a namespace: one line saying what the socket answered
 ESL_CLIENT = r"""
@@ -71,14 +57,6 @@ except OSError as exc:
 """
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=20)
-
-
-def _in_ns(ns: str, *argv: str, timeout: float = 15) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout)
-
-
 def _cannot_run(message: str) -> None:
     """Skip on a developer's machine; in CI (which installs FreeSWITCH and runs as root) fail."""
     if os.environ.get("CI"):
@@ -96,105 +74,24 @@ def launcher() -> Path:
     return exe
 
 
-@dataclass
-class Node:
-    plan: Plan
-    host: str
-    address: str
-    ns: str
-    peer_ns: str
-    peer_address: str
-    root: Path
-    secrets: dict[str, str]
-    started_s: float = 0.0
-
-    @property
-    def log(self) -> str:
-        path = self.root / "log" / "freeswitch.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def password(self) -> str:
-        return self.secrets[self.plan.security["event_socket_password"]]
-
-    def api(self, command: str) -> str:
-        """An API command through fs_cli, from inside the node (loopback)."""
-        out = _in_ns(self.ns, str(freeswitch.fs_cli()), "-H", "127.0.0.1", "-P", str(EVENT_SOCKET_PORT),
-                     "-p", self.password(), "-t", "5000", "-x", command, timeout=10)
-        return out.stdout
-
-    def event_socket(self, ns: str, host: str, password: str) -> str:
-        return _in_ns(ns, sys.executable, "-c", ESL_CLIENT, host, str(EVENT_SOCKET_PORT), password).stdout.strip()
-
-
-def _running(node: Node) -> bool:
-    status = node.api("sofia status")
-    wanted = [f"external\tprofile\tsip:mod_sofia@{node.address}:{MEDIA_SIP_PORT}\tRUNNING",
-              f"internal\tprofile\tsip:mod_sofia@{node.address}:5060\tRUNNING"]
-    rows = ["\t".join(line.split()) for line in status.splitlines()]
-    return all(any(row.startswith(w) for row in rows) for w in wanted) and "FreeSWITCH Started" in node.log
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory) -> Path:
-    """FreeSWITCH's self-made keys (wss.pem, dtls-srtp.pem, tls.pem), kept from the first start:
-    making them is about 5 s of CPU of each fresh start, and they are not trunkline's files."""
+    """FreeSWITCH's self-made keys, kept from the first start (not trunkline's files)."""
     return tmp_path_factory.mktemp("freeswitch-certs") / "cert"
 
 
 @contextmanager
 def running_node(plan: Plan, host_name: str, where: Path, launcher: Path, certs: Path):
-    """FreeSWITCH on one media node's rendered files, in its own namespace, until the block ends."""
-    host = next(h for h in plan.hosts if h.name == host_name)
-    site = plan.site(host.site)
-    prefix = ipaddress.ip_network(site.cidr).prefixlen
-    peer = plan.hosts_of(site.name, "sip-proxy")[0].address
-    files = render_plan(plan, [host_name])
-    secrets = {ref: f"test-{i}-Pw&<x>" for i, ref in enumerate(sorted({r for f in files for r in f.secrets}))}
-    root = where / host_name
-    freeswitch.write_conf(files, host_name, root / "conf", lambda text, path: unmark(text, path, secrets))
-    if certs.exists():
-        shutil.copytree(certs, root / "cert")
-    tag = f"{os.getpid() % 100000}-{next(_serial)}"
-    node = Node(plan, host_name, host.address, f"tlfs-{tag}", f"tlfsp-{tag}", peer, root, secrets)
-    proc = None
+    """freeswitch.standalone_node, with its refusals as test failures."""
     try:
-        for ns in (node.ns, node.peer_ns):
-            _ip("netns", "add", ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", node.ns, "link", "add", "n0", "type", "veth", "peer", "name", "p0", "netns", node.peer_ns)
-        _ip("-n", node.ns, "addr", "add", f"{host.address}/{prefix}", "dev", "n0")
-        _ip("-n", node.peer_ns, "addr", "add", f"{peer}/{prefix}", "dev", "p0")
-        _ip("-n", node.ns, "link", "set", "n0", "up")
-        _ip("-n", node.peer_ns, "link", "set", "p0", "up")
-        t0 = time.monotonic()
-        proc = subprocess.Popen(["ip", "netns", "exec", node.ns, *freeswitch.command(root, launcher)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while not _running(node):
-            if proc.poll() is not None:
-                pytest.fail(f"FreeSWITCH on {host_name} exited with {proc.returncode}:\n" + "\n".join(node.log.splitlines()[-30:]))
-            if bad := complaints(node.log):  # a profile that failed to bind retries for a while: fail now
-                pytest.fail(f"FreeSWITCH complained about the rendered files of {host_name}:\n" + "\n".join(bad))
-            if time.monotonic() - t0 > START_TIMEOUT_S:
-                pytest.fail(f"{host_name}: the SIP profiles were not RUNNING after {START_TIMEOUT_S} s:\n{node.api('sofia status')}")
-            time.sleep(0.5)
-        node.started_s = time.monotonic() - t0
-        if not certs.exists():
-            shutil.copytree(root / "cert", certs)
-        yield node
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()  # `ip netns exec` execs FreeSWITCH: this PID is FreeSWITCH's
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for ns in (node.ns, node.peer_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+        with freeswitch.standalone_node(plan, host_name, where, certs, launcher) as node:
+            yield node
+    except NodeError as exc:
+        pytest.fail(str(exc))
 
 
-def complaints(log: str) -> list[str]:
-    return [line for line in log.splitlines() if BAD.search(line) and not any(b.search(line) for b in BENIGN)]
+def event_socket(ns: str, host: str, password: str) -> str:
+    return in_ns(ns, sys.executable, "-c", ESL_CLIENT, host, str(EVENT_SOCKET_PORT), password).stdout.strip()
 
 
 def _one_node_per_site() -> list:
@@ -235,25 +132,25 @@ def acme_node(launcher, certs, tmp_path_factory):
 
 
 def test_event_socket_accepts_the_blueprints_password_on_loopback(acme_node):
-    assert "Reply-Text: +OK accepted" in acme_node.event_socket(acme_node.ns, "127.0.0.1", acme_node.password())
+    assert "Reply-Text: +OK accepted" in event_socket(acme_node.ns, "127.0.0.1", acme_node.password())
 
 
 def test_event_socket_refuses_the_public_default_password(acme_node):
-    answer = acme_node.event_socket(acme_node.ns, "127.0.0.1", "ClueCon")
+    answer = event_socket(acme_node.ns, "127.0.0.1", "ClueCon")
     assert "Reply-Text: -ERR invalid" in answer, answer
 
 
 def test_event_socket_refuses_a_wrong_password(acme_node):
-    answer = acme_node.event_socket(acme_node.ns, "127.0.0.1", acme_node.password() + "x")
+    answer = event_socket(acme_node.ns, "127.0.0.1", acme_node.password() + "x")
     assert "Reply-Text: -ERR invalid" in answer, answer
 
 
 def test_event_socket_does_not_answer_from_another_host(acme_node):
     # the other host (a SIP proxy's address) does reach the node: its SIP port accepts TCP
-    reach = _in_ns(acme_node.peer_ns, sys.executable, "-c",
+    reach = in_ns(acme_node.peer_ns, sys.executable, "-c",
                    f"import socket; socket.create_connection(({acme_node.address!r}, {MEDIA_SIP_PORT}), timeout=3); print('ok')")
     assert reach.stdout.strip() == "ok", reach.stderr
-    answer = acme_node.event_socket(acme_node.peer_ns, acme_node.address, acme_node.password())
+    answer = event_socket(acme_node.peer_ns, acme_node.address, acme_node.password())
     assert answer.startswith("no connection:"), answer
 
 
