@@ -467,6 +467,17 @@ class Ssh(_Model):
     bastion: Bastion | None = None
 
 
+class CloudEdge(_Model):
+    """How callers reach a cloud site's SIP proxy pair (the cloud stacks read it; sites on-prem have none)."""
+
+    address: Literal["elastic-ip", "load-balancer"] = Field(
+        "elastic-ip", description="elastic-ip: one public address that keepalived's master takes (VRRP unicast inside "
+        "the network); load-balancer: a network load balancer in front of both proxies (TCP/TLS and UDP)")
+    public: bool = Field(
+        False, description="open SIP and the RTP range to any address (0.0.0.0/0), e.g. for agents' softphones on "
+        "the internet; by default only the trunks' peers and the center's own networks reach them")
+
+
 class Site(_Model):
     name: Name
     kind: Literal["onprem", "cloud"]
@@ -478,6 +489,8 @@ class Site(_Model):
     sip_proxy: SipProxy = Field(default_factory=SipProxy)
     media: Media = Field(default_factory=Media)
     ssh: Ssh | None = None
+    edge: CloudEdge | None = Field(None, description="cloud sites: how callers reach the SIP proxies (default: an "
+                                   "elastic IP open only to the trunks' peers)")
 
 
 class MenuOption(_Model):
@@ -616,6 +629,9 @@ def cross_check(center: Blueprint) -> list[tuple[Loc, str, str]]:
             out.append((("spec", "sites", i, "provider"), "a cloud site needs a provider", "set provider: aws, azure, gcp, aliyun, tencent or private"))
         if site.kind == "onprem" and site.provider not in (None, "private"):
             out.append((("spec", "sites", i, "provider"), f"an onprem site cannot run on {site.provider!r}", "drop provider or set kind: cloud"))
+        if site.edge and site.kind != "cloud":
+            out.append((("spec", "sites", i, "edge"), "edge describes a cloud site's public address, but this site is on-prem",
+                        "drop edge or set kind: cloud"))
         if site.sip_proxy.media_relay == "none" and spec.recording.mode != "none":
             out.append((("spec", "sites", i, "sip_proxy", "media_relay"), f"calls are recorded (recording.mode {spec.recording.mode}) "
                         "and rtpengine records them, but this site has no media relay", "set media_relay: rtpengine, or recording.mode: none"))
