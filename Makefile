@@ -56,7 +56,7 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,cloud]'
 	touch $(STAMP)
 
 # figures, not pass/fail: each prints what it measured
