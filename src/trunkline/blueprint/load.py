@@ -402,7 +402,7 @@ def _secret_problem(err: dict, loc: Loc) -> tuple[str, str] | None:
 def problems_from(exc: ValidationError, pos: Positions, source: str, root: type[BaseModel] = Blueprint,
                   special: Special | None = None) -> list[Problem]:
     """Every error of a pydantic validation of `root` as a Problem (file, line, column, field path,
-    what is wrong, fix), one per place: a union failing on every member reports each member."""
+    what is wrong, fix), one per place (pydantic reports a union that fails once per member)."""
     unique: dict[tuple, Problem] = {}
     for err in exc.errors(include_url=False):
         p = _problem_from_error(err, pos, source, root, special)
