@@ -48,13 +48,20 @@ class CallReport:
         return asdict(self) | {"ok": self.ok}
 
 
-def scenario(plan: Plan, audio: bool) -> str:
+def scenario(plan: Plan, audio: bool, stream: str | None = None) -> str:
+    """The carrier's UAC scenario. `audio`: plain RTP from a recording of G.711 speech (about 8 s);
+    `stream`: instead, a raw A-law file (8 kHz) sent in a loop for as long as the call lasts."""
     text = (SIPP_DIR / "uac.xml").read_text()
     srtp = plan.security["srtp"] == "required"
     text = text.replace("@PROFILE@", "RTP/SAVP" if srtp else "RTP/AVP")
     text = text.replace("@CRYPTO@", f"      a=crypto:1 AES_CM_128_HMAC_SHA1_80 {SDES_KEY}\n" if srtp else "")
-    # plain RTP from a recording of G.711 speech, so calls carry media; SIPp cannot encrypt it
-    media = '  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>' if audio and not srtp else ""
+    # SIPp cannot encrypt media: with SRTP required the calls carry none
+    if not audio or srtp:
+        media = ""
+    elif stream:
+        media = f'  <nop><action><exec rtp_stream="{stream},-1,8"/></action></nop>'
+    else:
+        media = '  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
     return text.replace("@MEDIA@", media)
 
 
