@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trunkline import cli
+from trunkline.cli.lab import _call_progress
 from trunkline.targets.calls import _counts
 
 # the first columns of SIPp 3.6's -trace_stat file (semicolon separated, one row a period)
@@ -28,7 +28,7 @@ def test_counts_before_sipp_wrote_a_period_are_zero(tmp_path):
 
 
 def test_off_a_terminal_progress_is_a_plain_line_on_stderr_every_few_seconds(capsys):
-    with cli._call_progress(200, every_s=3600) as show:
+    with _call_progress(200, every_s=3600) as show:
         show({"asked": 200, "created": 40, "succeeded": 30, "failed": 1})
         show({"asked": 200, "created": 60, "succeeded": 50, "failed": 1})  # within the period: not shown
     captured = capsys.readouterr()

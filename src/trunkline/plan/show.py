@@ -1,14 +1,29 @@
-"""A plan as tables for people (the JSON form is Plan.to_json)."""
+"""A plan, and the pre-sales sizing figures, as tables for people (the JSON forms are Plan.to_json and
+sizing.presales's dict)."""
 
 from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from trunkline.plan.topology import Plan
+if TYPE_CHECKING:  # only a type here; importing it pulls the blueprint models, which `trunkline size` does not need
+    from trunkline.plan.topology import Plan
+
+SIZING_LABELS = {
+    "traffic_erlangs": "traffic (Erlangs)", "agents": "agents on the phones (Erlang C)",
+    "scheduled_agents": "agents to schedule (with shrinkage)", "service_level": "service level reached",
+    "occupancy": "occupancy", "asa_s": "average speed of answer (s)", "channels": "trunk channels (Erlang B)",
+    "grade_of_service": "grade of service asked", "blocking": "blocking reached", "codec": "codec",
+    "bandwidth_per_call_kbps": "per call, one way, Ethernet (kbit/s)", "bandwidth_kbps": "trunk bandwidth with 20 % headroom (kbit/s)",
+}
+SIZING_SHARES = ("service_level", "occupancy", "blocking", "grade_of_service")  # shown as percentages
 
 
-def _bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
+    """1234567 -> '1.2 MB' (decimal units)."""
     for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
@@ -29,7 +44,7 @@ def show_plan(plan: Plan, console: Console) -> None:
         ("occupancy / average speed of answer", f"{s.occupancy:.1%} / {s.asa_s} s"),
         ("trunk channels (Erlang B)", str(s.channels)),
         ("bandwidth", f"{s.bandwidth_kbps / 1000:.1f} Mbit/s ({s.codec}, {s.bandwidth_per_call_kbps} kbit/s a call, +20 %)"),
-        ("recordings", f"{_bytes(s.storage_bytes)} over {s.retention_days} days ({s.recording_format}, {s.recorded_share:.0%} of {s.daily_calls} calls a day)"
+        ("recordings", f"{human_bytes(s.storage_bytes)} over {s.retention_days} days ({s.recording_format}, {s.recorded_share:.0%} of {s.daily_calls} calls a day)"
          if s.recorded_share else "none (recording.mode: none)"),
     ]
     for r in rows:
@@ -74,3 +89,15 @@ def show_plan(plan: Plan, console: Console) -> None:
     console.print(t)
     for w in plan.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def show_sizing(result: dict, console: Console) -> None:
+    """The figures of sizing.presales as one table, in a fixed order, shares as percentages."""
+    t = Table("figure", "value", title="sizing", show_header=False)
+    for key, label in SIZING_LABELS.items():
+        if key in result:
+            value = result[key]
+            if key in SIZING_SHARES and isinstance(value, float) and not math.isnan(value):
+                value = f"{value:.2%}"
+            t.add_row(label, str(value))
+    console.print(t)

@@ -1,4 +1,5 @@
-"""Capacity sizing for a contact center: trunks, agents, bandwidth, storage, nodes.
+"""Capacity sizing for a contact center: trunks, agents, bandwidth, storage, nodes, and the
+pre-sales figures `trunkline size` prints (`presales`).
 
 Pure functions, stdlib only, no I/O.  The queueing maths follows the classic
 Erlang models:
@@ -30,6 +31,7 @@ __all__ = [
     "erlang_c",
     "erlang_c_agents",
     "media_nodes",
+    "presales",
     "recording_storage_bytes",
     "service_level",
     "trunk_bandwidth_kbps",
@@ -345,3 +347,41 @@ def media_nodes(concurrent_calls: int, calls_per_node: int) -> int:
     if calls == 0:
         return 1
     return -(-calls // per_node) + 1
+
+
+# --------------------------------------------------------------------------
+# Pre-sales figures (trunkline size)
+# --------------------------------------------------------------------------
+
+
+def presales(*, calls_per_hour: float | None = None, aht_s: float | None = None, erlangs: float | None = None,
+             answer_within_s: float = 20, target: float = 0.8, grade_of_service: float = 0.01, codec: str = "PCMA",
+             shrinkage: float = 0.0, max_occupancy: float = 1.0) -> dict:
+    """The pre-sales figures: agents (Erlang C) from ``calls_per_hour`` and ``aht_s``, or only the
+    trunk side from ``erlangs``; then channels (Erlang B), blocking and bandwidth for that traffic.
+
+    Shares and times are rounded for reading.  For a trunk group alone (``erlangs``) the service level
+    is the share of calls carried and the occupancy is how busy each channel is.
+    """
+    result: dict = {}
+    if calls_per_hour is not None:
+        if aht_s is None:
+            raise ValueError("calls_per_hour needs aht_s")
+        a = erlang_c_agents(calls_per_hour, aht_s, answer_within_s, target, shrinkage, max_occupancy)
+        traffic = a.traffic_erlangs
+        result.update(traffic_erlangs=round(traffic, 4), agents=a.agents, scheduled_agents=a.scheduled,
+                      service_level=round(a.service_level, 4), occupancy=round(a.occupancy, 4), asa_s=round(a.asa_s, 2))
+    elif erlangs is not None:
+        traffic = erlangs
+        result["traffic_erlangs"] = traffic
+    else:
+        raise ValueError("give calls_per_hour and aht_s, or erlangs")
+    channels = erlang_b_channels(traffic, grade_of_service) if traffic > 0 else 0
+    blocking = erlang_b(traffic, channels) if traffic > 0 else 0.0
+    result.update(channels=channels, grade_of_service=grade_of_service, blocking=round(blocking, 6), codec=codec.upper(),
+                  bandwidth_per_call_kbps=round(call_bandwidth_kbps(codec), 1),
+                  bandwidth_kbps=round(trunk_bandwidth_kbps(channels, codec), 1))
+    if "agents" not in result:
+        result["service_level"] = round(1 - blocking, 6)
+        result["occupancy"] = round(traffic * (1 - blocking) / channels, 4) if channels else 0.0
+    return result

@@ -1,0 +1,218 @@
+"""Commands on the lab, the embedded default target (network namespaces on this machine): up, down,
+status, call; and verify, which runs the testinfra suite against the lab or on-prem hosts."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from trunkline.cli.options import Blueprint, Layers, Sets, load_center
+from trunkline.cli.output import err, exit_with, fail, figures, out, print_json, table
+from trunkline.errors import TrunklineError, UsageError
+
+
+def _lab_center(blueprint: Optional[Path], name: Optional[str]) -> str:
+    """The center a lab command is about: --center, else the BLUEPRINT's, else the one lab that is up."""
+    from trunkline.targets import lab
+
+    if name:
+        return name
+    if blueprint:
+        from trunkline.blueprint.load import load_blueprint
+
+        return load_blueprint([blueprint]).metadata.name
+    running = lab.lab_centers()
+    if len(running) == 1:
+        return running[0]
+    raise UsageError("name the center: a BLUEPRINT or --center NAME" + (f" (labs up: {', '.join(running)})" if running else " (no lab is up)"))
+
+
+def _target(target: str) -> None:
+    if target != "lab":
+        raise UsageError(f"--target {target}: this command supports the lab here; on-prem hosts are reached with trunkline apply/verify --target onprem")
+
+
+def up(
+    blueprint: Blueprint,
+    target: str = typer.Option("lab", "--target", help="lab: network namespaces on this machine"),
+    layers: Layers = None,
+    sets: Sets = None,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Bring the center up: every host a network namespace running the real programs."""
+    from trunkline.targets import lab
+
+    try:
+        _target(target)
+        lab.require_privileges()
+        c = load_center(blueprint, layers, sets)
+        extra, said = lab.lab_overrides(c.plan)
+        if extra:
+            c = load_center(blueprint, layers, [*(sets or []), *extra])
+        p = c.plan
+        for line in said:
+            err.print(f"[yellow]lab scale-down:[/] {line}", highlight=False)
+        progress = (lambda m: None) if as_json else (lambda m: err.print(f"[dim]up:[/] {m}", highlight=False))
+        state = lab.up(c, said, progress)
+        info = lab.status(state.center)
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    if as_json:
+        print_json(info)
+        return
+    _show_status(info)
+    out.print(f"\nThe lab stays up. Look at it: [bold]trunkline status --center {p.center}[/]; "
+              f"call through it: [bold]trunkline call {blueprint} --rate 10 --calls 50[/]; "
+              f"verify it: [bold]trunkline verify {blueprint}[/]; take it down: [bold]trunkline down --center {p.center}[/]")
+
+
+def down(
+    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center)"),
+    center: Optional[str] = typer.Option(None, "--center", help="center name, e.g. after the blueprint changed"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Remove every namespace, process and file the lab made for a center; harmless when nothing is up."""
+    from trunkline.targets import lab
+
+    try:
+        name = _lab_center(blueprint, center)
+        done = lab.down(name)
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    if as_json:
+        print_json({"ok": True, "center": name, "removed": done})
+    else:
+        for line in done:
+            out.print(f"[dim]down:[/] {line}", highlight=False)
+        out.print(f"lab of {name} is down" + ("" if done else " (nothing was up)"))
+
+
+def verify(
+    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center for a lab)"),
+    target: str = typer.Option("lab", "--target", help="lab, or onprem (SSH, from inventories/<center>/)"),
+    center: Optional[str] = typer.Option(None, "--center", help="center name of a running lab"),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="write a JUnit XML report here"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Generate and run the pytest-testinfra suite against every host of the target."""
+    from trunkline.verify import verify_lab, verify_onprem
+
+    try:
+        if target == "lab":
+            result = verify_lab(_lab_center(blueprint, center), junit, echo=not as_json)
+        elif target == "onprem":
+            if not blueprint:
+                raise UsageError("verify --target onprem needs the BLUEPRINT")
+            result = verify_onprem(load_center(blueprint, None, None), junit, echo=not as_json)
+        else:
+            raise UsageError(f"--target {target}: use lab or onprem")
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    summary = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+    if as_json:
+        print_json({"ok": result.ok, "summary": summary, "suite": result.suite, "junit": result.junit})
+    else:
+        out.print(f"{'[green]verified[/]' if result.ok else '[red]verification failed[/]'}: {summary} (suite: {result.suite})", highlight=False)
+    exit_with(not result.ok)
+
+
+def _show_status(info: dict) -> None:
+    def processes(h: dict) -> str:
+        return ", ".join(f"{p['name']} {p['pid']}" + ("" if p["alive"] else " [red](dead)[/]") for p in h["processes"])
+
+    out.print(table("host", "site", "role", "address", "processes", "VIP", title=f"lab of {info['center']}",
+                    rows=((h["name"], h["site"], h["role"], ", ".join(h["addresses"]), processes(h),
+                           "[green]holds VIP[/]" if h["holds_vip"] else "") for h in info["hosts"])))
+    for s in info["sites"]:
+        out.print(f"site {s['name']}: VIP {s['vip']} held by {', '.join(s['vip_holders']) or '[red]nobody[/]'}", highlight=False)
+    for c in info["carriers"]:
+        out.print(f"carrier of trunk {c['trunk']}: namespace {c['namespace']}, peers {', '.join(c['peers'])}", highlight=False)
+    for line in info.get("scaled", []):
+        out.print(f"scaled down: {line}", highlight=False)
+    out.print(f"media nodes: {info['media_stand_in']}", highlight=False)
+
+
+def status(
+    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center)"),
+    center: Optional[str] = typer.Option(None, "--center", help="center name"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Show each lab host, its processes and addresses, and who holds each VIP."""
+    from trunkline.targets import lab
+
+    try:
+        info = lab.status(_lab_center(blueprint, center))
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    if as_json:
+        print_json(info)
+    else:
+        _show_status(info)
+
+
+@contextlib.contextmanager
+def _call_progress(asked: int, every_s: float = 5.0):
+    """Progress of a call run on stderr (stdout stays for the result and --json): a bar on a
+    terminal, otherwise a plain line every few seconds."""
+    if err.is_terminal:
+        with Progress(TextColumn("calls"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("", total=asked)
+            yield lambda c: bar.update(task, completed=c["succeeded"] + c["failed"],
+                                       description=f"{c['created']} placed, {c['succeeded']} ok, {c['failed']} failed")
+        return
+    last = [0.0]
+
+    def line(c: dict) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            err.print(f"calls: {c['created']} of {c['asked']} placed, {c['succeeded']} succeeded, {c['failed']} failed",
+                      markup=False, highlight=False)
+
+    yield line
+
+
+def call(
+    blueprint: Path = typer.Argument(..., help="blueprint file of a center that is up"),
+    rate: float = typer.Option(10, "--rate", help="calls per second"),
+    calls: int = typer.Option(50, "--calls", help="number of calls (bounded)"),
+    trunk: Optional[str] = typer.Option(None, "--trunk", help="trunk to call from (default the first)"),
+    transport: Optional[str] = typer.Option(None, "--transport", help="udp, tcp or tls (default the trunk's)"),
+    hold_ms: int = typer.Option(1000, "--hold-ms", help="how long each call stays up"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+) -> None:
+    """Place N calls at R per second from the carrier through the VIP to the media nodes."""
+    from trunkline.targets import lab
+    from trunkline.targets.calls import place_calls
+
+    try:
+        name = _lab_center(blueprint, None)
+        state = lab.LabState.load(name)
+        if not state or not state.ready:
+            raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
+        if transport not in (None, "udp", "tcp", "tls"):
+            raise UsageError(f"--transport {transport}: use udp, tcp or tls")
+        with _call_progress(calls) as progress:
+            report = place_calls(state, state.plan(), rate, calls, trunk, transport, hold_ms, progress=progress)
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        r = report.response_ms
+        out.print(figures(f"calls via {report.trunk} to {report.target} ({report.transport})", (
+            ("attempted", report.attempted), ("succeeded", report.succeeded), ("failed", report.failed),
+            ("retransmissions", report.retransmissions), ("rate asked", f"{report.rate}/s"), ("took", f"{report.seconds} s"),
+            ("INVITE to 200 OK", f"p50 {r['p50']} ms, p90 {r['p90']} ms, p99 {r['p99']} ms, max {r['max']} ms"))))
+        for reason, n in report.failures.items():
+            err.print(f"failed: {reason}: {n}", highlight=False)
+        if report.note:
+            out.print(f"note: {report.note}", highlight=False)
+        out.print(f"SIPp's traces: {report.log_dir}", highlight=False)
+    exit_with(not report.ok)
