@@ -1,0 +1,21 @@
+"""Cloud sites: the Pulumi stacks that deploy a center's cloud sites from its plan and rendered files.
+
+    aws.build_stack(center, config)   the AWS resources of every `kind: cloud, provider: aws` site
+    userdata                           what an instance runs at first boot: packages, the host's
+                                       rendered files (one bundle), secrets read from Secrets Manager
+    mocks.preview(center)              the stack program run under Pulumi's mock runtime, offline:
+                                       the resources it would ask for (intent, not the provider's word)
+
+Nothing here imports pulumi_aws at module level except aws.py: it is the `cloud` extra.
+"""
+
+from __future__ import annotations
+
+from trunkline.errors import TrunklineError
+
+
+class CloudError(TrunklineError):
+    """A cloud stack cannot be built from this plan as asked (e.g. SSH open to the internet, no AWS site)."""
+
+
+INSTALL_HINT = "install the cloud extra: pip install 'trunkline[cloud]' (or make test, which installs it)"

@@ -1,0 +1,114 @@
+"""The stack program under Pulumi's mock runtime: what it would ask the cloud for, offline.
+
+`preview(center)` sets `pulumi.runtime.set_mocks` (before the stack code is imported), runs
+aws.build_stack and returns every resource it registered with its inputs. The mocks answer the
+provider's look-ups (availability zones, the account, the Debian image) and computed outputs (ARNs,
+the elastic IP, a load balancer's name) with made-up but well-formed values, so this is the
+program's intent, never what AWS would accept or create: limits, quotas, permissions, image
+availability and prices are not checked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from trunkline.cloud import INSTALL_HINT, CloudError
+
+ACCOUNT = "123456789012"
+NOTE = ("the stack program's intent, run offline under Pulumi's mocks: not a preview from AWS "
+        "(no limits, quotas, permissions or prices checked)")
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str  # Pulumi type token, e.g. aws:ec2/instance:Instance
+    name: str  # the logical name in the stack
+    properties: dict  # the inputs the program gave it
+
+    def as_dict(self) -> dict:
+        return {"type": self.type, "name": self.name, "properties": self.properties}
+
+
+def _mocks_class():
+    import pulumi
+
+    class Recorder(pulumi.runtime.Mocks):
+        """Records every resource; answers look-ups and computed outputs with stable, well-formed values."""
+
+        def __init__(self) -> None:
+            self.resources: list[Resource] = []
+            self.regions: dict[str, str] = {}  # provider id -> region
+            self.ips = itertools.count(1)
+
+        def _region(self, provider: str | None) -> str:
+            return self.regions.get((provider or "").rsplit("::", 1)[-1], "us-east-1")
+
+        def new_resource(self, args):
+            typ, name, inputs = args.typ, args.name, dict(args.inputs)
+            self.resources.append(Resource(typ, name, dict(inputs)))
+            if typ == "pulumi:providers:aws":
+                self.regions[f"{name}-id"] = inputs.get("region", "us-east-1")
+                return f"{name}-id", inputs
+            region, rid = self._region(args.provider), f"{name}-id"
+            service = typ.split(":")[1].split("/")[0]
+            state = {**inputs, "id": rid, "arn": f"arn:aws:{service}:{region}:{ACCOUNT}:{name}"}
+            if typ == "aws:s3/bucket:Bucket":
+                bucket = inputs.get("bucket") or f"{name}-0000000"
+                state |= {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+                rid = bucket
+            elif typ == "aws:ec2/eip:Eip":
+                state |= {"publicIp": f"203.0.113.{next(self.ips)}", "allocationId": f"eipalloc-{name}"}
+            elif typ == "aws:lb/loadBalancer:LoadBalancer":
+                state |= {"dnsName": f"{name}.elb.{region}.amazonaws.com", "zoneId": "ZNLBMOCK"}
+            elif typ == "aws:route53/zone:Zone":
+                state |= {"zoneId": f"Z{name.upper()}MOCK"}
+            elif typ == "aws:cloudwatch/logGroup:LogGroup":
+                state["arn"] = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{inputs.get('name', name)}"
+            elif typ == "aws:secretsmanager/secret:Secret":
+                state["arn"] = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{inputs.get('name', name)}-AbCdEf"
+            elif typ in ("aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile"):
+                state |= {"name": inputs.get("name", name), "arn": f"arn:aws:iam::{ACCOUNT}:{service}/{name}"}
+            return rid, state
+
+        def call(self, args):
+            region = self._region(args.provider)
+            if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+                return {"names": [f"{region}a", f"{region}b", f"{region}c"], "zoneIds": [], "id": region}
+            if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+                return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/preview", "userId": "preview", "id": ACCOUNT}
+            if args.token == "aws:ec2/getAmi:getAmi":
+                return {"id": f"ami-debian12-{region}", "name": "debian-12-amd64-preview", "architecture": "x86_64"}
+            return {}
+
+    return Recorder
+
+
+def run(program, *, stack: str = "preview", project: str = "trunkline") -> list[Resource]:
+    """Run `program()` (which registers resources) under fresh mocks; the resources it registered."""
+    try:
+        import pulumi
+        import pulumi_aws  # noqa: F401  (the stack's provider package: the cloud extra)
+    except ImportError:
+        raise CloudError(f"the AWS stack needs pulumi-aws; {INSTALL_HINT}") from None
+    from pulumi.runtime.settings import SETTINGS
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    recorder = _mocks_class()()
+    pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=False)
+    SETTINGS.rpc_manager.clear()  # as pulumi.runtime.test does: nothing left from an earlier run
+    SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(program))
+    return recorder.resources
+
+
+def preview(center, config=None, stack: str = "preview") -> list[Resource]:
+    """Every resource the AWS stack would create for `center`, with the inputs it gives them (offline)."""
+
+    def program():
+        from trunkline.cloud import aws  # after set_mocks, as Pulumi asks of stack code
+
+        aws.build_stack(center, config)
+
+    return [r for r in run(program, stack=stack) if r.type != "pulumi:pulumi:Stack"]
