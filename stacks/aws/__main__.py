@@ -9,12 +9,6 @@ import pulumi
 from trunkline import center
 from trunkline.cloud.aws import StackConfig, build_stack
 
-cfg = pulumi.Config("trunkline")
-blueprint = [p.strip() for p in cfg.require("blueprint").split(",") if p.strip()]
-build_stack(center.load(blueprint), StackConfig(
-    domain=cfg.get("domain") or None,
-    zone_id=cfg.get("zoneId") or None,
-    onprem_gateway=cfg.get("onpremGateway") or None,
-    ami=cfg.get("ami") or None,
-    instance_types=cfg.get_object("instanceTypes") or {},
-))
+# the project's own keys: pulumi config set blueprint ../../blueprints/NAME.yaml (layers comma-separated)
+blueprint = [p.strip() for p in pulumi.Config().require("blueprint").split(",") if p.strip()]
+build_stack(center.load(blueprint), StackConfig.from_pulumi())

@@ -3,7 +3,7 @@
 Exit codes: 0 ok, 1 a check or a program failed, 2 bad input (blueprint, arguments).
 Every command has --json for machines; tables (rich) are for people.
 
-One module per command group (blueprint, render, lab, cost, comply, onprem), each command a thin
+One module per command group (blueprint, render, lab, cost, comply, onprem, cloud), each command a thin
 function: it parses options, calls the library and prints through `output` (tables, --json, errors,
 exit codes). `options` holds the arguments many commands share.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from trunkline.cli import blueprint, comply, cost, lab, onprem, render
+from trunkline.cli import blueprint, cloud, comply, cost, lab, onprem, render
 
 app = typer.Typer(
     name="trunkline",
@@ -39,6 +39,7 @@ COMMANDS = (
 )
 for command in COMMANDS:
     app.command()(command)
+app.add_typer(cloud.app, name="cloud")  # a group: trunkline cloud preview|up|destroy
 
 
 def main() -> None:  # pragma: no cover - console script entry

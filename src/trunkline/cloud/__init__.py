@@ -18,4 +18,10 @@ class CloudError(TrunklineError):
     """A cloud stack cannot be built from this plan as asked (e.g. SSH open to the internet, no AWS site)."""
 
 
+class CloudToolMissing(CloudError):
+    """What the command needs is not installed here (pulumi-aws, the Pulumi CLI): exit 2, with how to install it."""
+
+    exit_code = 2
+
+
 INSTALL_HINT = "install the cloud extra: pip install 'trunkline[cloud]' (or make test, which installs it)"

@@ -65,6 +65,14 @@ class StackConfig:
     instance_types: dict = field(default_factory=dict)  # role -> type, over INSTANCE_TYPES
     root_volume_gb: int = 20
 
+    @classmethod
+    def from_pulumi(cls) -> "StackConfig":
+        """From the stack's configuration (pulumi config set domain acme.example ...; the keys of stacks/aws/Pulumi.yaml)."""
+        cfg = pulumi.Config()
+        return cls(domain=cfg.get("domain") or None, zone_id=cfg.get("zoneId") or None,
+                   onprem_gateway=cfg.get("onpremGateway") or None, ami=cfg.get("ami") or None,
+                   instance_types=cfg.get_object("instanceTypes") or {})
+
 
 def aws_sites(plan: Plan) -> list[SitePlan]:
     return [s for s in plan.sites if s.kind == "cloud" and s.provider == "aws"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from trunkline.cloud import INSTALL_HINT, CloudError
+from trunkline.cloud import INSTALL_HINT, CloudToolMissing
 
 ACCOUNT = "123456789012"
 NOTE = ("the stack program's intent, run offline under Pulumi's mocks: not a preview from AWS "
@@ -28,6 +28,17 @@ class Resource:
 
     def as_dict(self) -> dict:
         return {"type": self.type, "name": self.name, "properties": self.properties}
+
+
+def _whole(value):
+    """The engine's numbers arrive as floats (protobuf): 90.0 -> 90 wherever a whole number was meant."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
 
 
 def _mocks_class():
@@ -45,7 +56,7 @@ def _mocks_class():
             return self.regions.get((provider or "").rsplit("::", 1)[-1], "us-east-1")
 
         def new_resource(self, args):
-            typ, name, inputs = args.typ, args.name, dict(args.inputs)
+            typ, name, inputs = args.typ, args.name, _whole(dict(args.inputs))
             self.resources.append(Resource(typ, name, dict(inputs)))
             if typ == "pulumi:providers:aws":
                 self.regions[f"{name}-id"] = inputs.get("region", "us-east-1")
@@ -90,7 +101,7 @@ def run(program, *, stack: str = "preview", project: str = "trunkline") -> list[
         import pulumi
         import pulumi_aws  # noqa: F401  (the stack's provider package: the cloud extra)
     except ImportError:
-        raise CloudError(f"the AWS stack needs pulumi-aws; {INSTALL_HINT}") from None
+        raise CloudToolMissing(f"the AWS stack needs pulumi-aws; {INSTALL_HINT}") from None
     from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
