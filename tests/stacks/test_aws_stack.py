@@ -121,6 +121,8 @@ def test_no_iam_policy_has_a_wildcard_action(path):
 def test_only_proxies_may_move_the_elastic_ip_and_only_rtpengines_write_recordings(path):
     center, resources = stack(path)
     for r in of_type(resources, "iam/rolePolicy:RolePolicy"):
+        if not r.name.endswith("-policy"):
+            continue  # not an instance's (the recordings' replication)
         host = center.plan.host(r.name.removesuffix("-policy"))
         actions = {a for st in policy(r)["Statement"] for a in st["Action"]}
         assert ("ec2:AssociateAddress" in actions) == (host.role == "sip-proxy" and host.ha is not None), \
@@ -255,3 +257,27 @@ def test_a_center_without_aws_sites_is_refused():
 
     with pytest.raises(CloudError, match="no site has kind: cloud and provider: aws"):
         preview(pipeline.load(next(p for p in CLOUD_EXAMPLES if p.stem == "cloudshop")))
+
+
+def test_a_declared_rpo_replicates_recordings_to_the_standby_region_locked_and_encrypted():
+    path = next(p for p in CLOUD_EXAMPLES if p.stem == "cloudshop")
+    center, resources = stack(path, ("spec.dr.rpo=15m",))
+    standby = next(s for s in aws_stack.aws_sites(center.plan) if s.role == "standby")
+    (repl,) = of_type(resources, "BucketReplicationConfig")
+    rule = repl.properties["rules"][0]
+    assert rule["status"] == "Enabled" and rule["destination"]["bucket"].endswith("-replica"), repl.name
+    assert rule["destination"]["replicationTime"]["time"]["minutes"] <= center.plan.dr["rpo"] // 60, "replication slower than the RPO"
+    assert f":{standby.region}:" in rule["destination"]["encryptionConfiguration"]["replicaKmsKeyId"], "replica not in the standby region"
+    locks = {r.name: r.properties["rule"]["defaultRetention"]["days"] for r in of_type(resources, "BucketObjectLockConfiguration")}
+    assert locks["recordings-replica-object-lock"] >= center.plan.sizing.retention_days, "the replica is locked shorter"
+    for r in of_type(resources, "iam/rolePolicy:RolePolicy"):
+        for st in policy(r)["Statement"]:
+            assert all("*" not in a for a in st["Action"]), f"{r.name}: wildcard action in {st['Sid']}"
+
+
+@examples
+def test_no_replication_without_a_declared_rpo_or_a_second_region(path):
+    center, resources = stack(path)
+    rpo = "rpo" in (center.data["spec"].get("dr") or {})
+    regions = {s.region for s in aws_stack.aws_sites(center.plan)}
+    assert bool(of_type(resources, "BucketReplicationConfig")) == (rpo and len(regions) > 1), "replication where none was asked"

@@ -25,7 +25,8 @@ it reads the plan and the rendered files, never the YAML. Per AWS site, in the s
 Once per center: Route 53 health checks and a name per site, a failover pair (PRIMARY, SECONDARY)
 for `sip.<domain>` when two AWS sites can take calls, and the recordings bucket (storage kind s3):
 Object Lock for the retention (COMPLIANCE with worm, else GOVERNANCE), SSE-KMS with a rotating
-customer key, TLS-only policy, public access blocked, lifecycle expiry after the retention.
+customer key, TLS-only policy, public access blocked, lifecycle expiry after the retention, and,
+when the blueprint declares dr.rpo and another AWS region has a site, replication to that region.
 """
 
 from __future__ import annotations
@@ -124,6 +125,11 @@ def ingress_rules(plan: Plan, site: SitePlan, role: str, edge: dict) -> list[dic
     return rules
 
 
+def partition(region: str) -> str:
+    """The ARN partition of a region: aws-cn in China, aws-us-gov in GovCloud, else aws."""
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
 def _statement(sid: str, actions: list[str], resources: list, condition: dict | None = None) -> dict:
     out = {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
     return out | ({"Condition": condition} if condition else {})
@@ -200,6 +206,10 @@ def build_stack(center, config: StackConfig | None = None) -> dict:
     outputs["dns"] = _dns(plan, sites, edges, providers[sites[0].name], config, tags)
     if recordings:
         outputs["recordings_bucket"] = recordings[0].id
+        rpo_declared = "rpo" in ((center.data or {}).get("spec", {}).get("dr") or {})
+        replica = _replica(plan, sites, providers, recordings, tags) if rpo_declared else None
+        if replica is not None:
+            outputs["recordings_replica"] = replica.id
     for k, v in outputs.items():
         pulumi.export(k, v)
     return outputs
@@ -223,6 +233,49 @@ def _recordings(plan: Plan, provider: aws.Provider, tags: dict):
         "noncurrent_version_expiration": {"noncurrent_days": 1},
         "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
     return bucket, key
+
+
+def _replica(plan: Plan, sites: list[SitePlan], providers: dict, recordings, tags: dict):
+    """A declared recovery point objective: the recordings replicated to the standby region (the first
+    AWS standby site's, else the next AWS site's in another region), locked and encrypted the same way,
+    with S3 Replication Time Control (15 minutes) when the RPO allows it; None without such a region."""
+    home = sites[0]
+    far = [s for s in sites if s.region != home.region]
+    target = next((s for s in far if s.role == "standby"), far[0] if far else None)
+    if target is None:
+        return None
+    source, source_key = recordings
+    opts = pulumi.ResourceOptions(provider=providers[target.name])
+    key = _key("recordings-replica-key", f"{plan.center}: call recordings, replica in {target.region}", opts, tags)
+    rec = plan.recording
+    replica = _private_bucket("recordings-replica", key, opts, tags, bucket=f"{rec['storage']['bucket'][:55]}-replica",
+                              object_lock=True)
+    days = min(OBJECT_LOCK_MAX_DAYS, plan.sizing.retention_days)
+    aws.s3.BucketObjectLockConfiguration("recordings-replica-object-lock", bucket=replica.id, object_lock_enabled="Enabled",
+                                         rule={"default_retention": {"mode": "COMPLIANCE" if rec["storage"]["worm"] else "GOVERNANCE",
+                                                                     "days": days}},
+                                         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=replica)))
+    home_opts = pulumi.ResourceOptions(provider=providers[home.name])
+    role = aws.iam.Role("recordings-replication", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}]}), tags=tags, opts=home_opts)
+    aws.iam.RolePolicy("recordings-replication", role=role.id, opts=home_opts, policy=pulumi.Output.all(
+        source.arn, source_key.arn, replica.arn, key.arn).apply(lambda a: json.dumps({"Version": "2012-10-17", "Statement": [
+            _statement("Source", ["s3:GetReplicationConfiguration", "s3:ListBucket"], [a[0]]),
+            _statement("SourceObjects", ["s3:GetObjectLegalHold", "s3:GetObjectRetention", "s3:GetObjectVersionAcl",
+                                         "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"], [f"{a[0]}/*"]),
+            _statement("Replica", ["s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"], [f"{a[2]}/*"]),
+            _statement("Keys", ["kms:Decrypt"], [a[1]]),
+            _statement("ReplicaKey", ["kms:Encrypt", "kms:GenerateDataKey"], [a[3]])]})))
+    rtc = plan.dr["rpo"] >= 15 * 60  # S3 Replication Time Control replicates 99.99 % of objects within 15 minutes
+    destination = {"bucket": replica.arn, "storage_class": "STANDARD", "encryption_configuration": {"replica_kms_key_id": key.arn}}
+    if rtc:
+        destination |= {"replication_time": {"status": "Enabled", "time": {"minutes": 15}},
+                        "metrics": {"status": "Enabled", "event_threshold": {"minutes": 15}}}
+    aws.s3.BucketReplicationConfig("recordings-replication", bucket=source.id, role=role.arn, rules=[{
+        "id": "to-standby-region", "status": "Enabled", "filter": {}, "delete_marker_replication": {"status": "Disabled"},
+        "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}}, "destination": destination}],
+        opts=pulumi.ResourceOptions.merge(home_opts, pulumi.ResourceOptions(parent=source)))
+    return replica
 
 
 def _site(plan: Plan, s: SitePlan, provider: aws.Provider, files_of: dict, edge_decl: dict, recordings, config: StackConfig,
@@ -335,9 +388,9 @@ def _host_policy(h, region: str, account: str, config_arn: str, key_arn: str, lo
         st.append(_statement("Secrets", ["secretsmanager:GetSecretValue"], sorted(secret_arns)))
     if eip_alloc:
         st.append(_statement("ElasticIpDescribe", ["ec2:DescribeAddresses"], ["*"]))  # takes no resource
+        arn = f"arn:{partition(region)}:ec2:{region}:{account}"
         st.append(_statement("ElasticIpFollowsMaster", ["ec2:AssociateAddress"], [
-            f"arn:aws:ec2:{region}:{account}:elastic-ip/{eip_alloc}",
-            f"arn:aws:ec2:{region}:{account}:instance/*", f"arn:aws:ec2:{region}:{account}:network-interface/*"],
+            f"{arn}:elastic-ip/{eip_alloc}", f"{arn}:instance/*", f"{arn}:network-interface/*"],
             {"StringEqualsIfExists": {"aws:ResourceTag/trunkline:pair": h.ha.group}}))
     if recordings_arn:
         st.append(_statement("Recordings", ["s3:PutObject"], [f"{recordings_arn}/*"]))
