@@ -9,11 +9,13 @@ is read as `pulumi up` in stacks/aws reads it. Without the CLI on PATH nothing r
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Callable
 
 from trunkline.cloud import INSTALL_HINT, CloudToolMissing
 
-PROJECT = "trunkline-aws"
+PROJECT = "trunkline-aws"  # the name in stacks/aws/Pulumi.yaml
+STACK_DIR = Path("stacks/aws")
 PULUMI_HINT = ("the Pulumi CLI is not on PATH: install it (curl -fsSL https://get.pulumi.com | sh, or see "
                "https://www.pulumi.com/docs/install/), run `pulumi login`, then try again; `trunkline cloud preview` "
                "works without it (docs/cloud.md)")
@@ -33,7 +35,11 @@ def _stack(center, name: str):
 
         build_stack(center, StackConfig.from_pulumi())
 
-    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program)
+    # stacks/aws (when run from the checkout) keeps each stack's config beside Pulumi.yaml, where
+    # `pulumi config set -C stacks/aws` writes it; elsewhere Pulumi uses a temporary folder
+    work_dir = STACK_DIR if (STACK_DIR / "Pulumi.yaml").is_file() else None
+    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program,
+                                       opts=auto.LocalWorkspaceOptions(work_dir=str(work_dir)) if work_dir else None)
 
 
 def up(center, name: str, on_output: Callable[[str], None] = print) -> dict:

@@ -76,14 +76,23 @@ def services(plan: Plan, role: str) -> list[str]:
 # with deploys.unmark's rules (render/escape.secret_value): XML-escaped in .xml files, one line
 # without control characters elsewhere. Owner, group and mode stay the bundle's.
 RESOLVER = r'''
-import json, os, subprocess, sys, tempfile, unicodedata
+import json, os, subprocess, sys, tempfile, time, unicodedata
 root, region, names = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+TRIES, PAUSE = 90, 20  # the operator puts the values after `up` made the secrets: wait up to 30 minutes
 XML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
 def value(ref, cache={}):
-    if ref not in cache:
+    for attempt in range(TRIES):
+        if ref in cache:
+            break
         out = subprocess.run(["aws", "secretsmanager", "get-secret-value", "--region", region, "--secret-id", names[ref],
-                              "--query", "SecretString", "--output", "text"], check=True, capture_output=True, text=True)
-        cache[ref] = out.stdout.rstrip("\n")
+                              "--query", "SecretString", "--output", "text"], capture_output=True, text=True)
+        if out.returncode == 0:
+            cache[ref] = out.stdout.rstrip("\n")
+        elif attempt + 1 == TRIES:
+            sys.exit(f"secret {names[ref]}: no value after {TRIES * PAUSE // 60} minutes: put it with aws secretsmanager put-secret-value")
+        else:
+            print(f"secret {names[ref]}: no value yet, retrying in {PAUSE} s", file=sys.stderr)
+            time.sleep(PAUSE)
     return cache[ref]
 def escaped(v, path):
     if path.endswith(".xml"):
