@@ -71,10 +71,9 @@ def apply_cli(workdir: Path, roots: Path, engine: str, *extra: str, hosts: list[
 
 
 def manifest_entries(workdir: Path, hosts: list[str] = HOSTS) -> list[dict]:
-    """The rendered and the inventory-made files of the hosts, as their manifests list them."""
+    """Every file of the hosts (the firewall and the time zone included), as the render manifest lists them."""
     rendered = json.loads((workdir / "build" / "manifest.json").read_text())["files"]
-    made = json.loads((workdir / "inventory" / "files" / "manifest.json").read_text())["files"]
-    return [e for e in rendered + made if e["host"] in hosts]
+    return [e for e in rendered if e["host"] in hosts]
 
 
 def processes_in(roots: Path) -> list[str]:

@@ -14,7 +14,7 @@ from markupsafe import escape
 
 from onprem_support import BLUEPRINT, HOSTS, SECRETS, in_root, manifest_entries, processes_in
 from trunkline.center import load as load_center
-from trunkline.targets.inventory import firewall_ruleset
+from trunkline.render import render_host
 
 pytestmark = pytest.mark.chroot
 
@@ -122,6 +122,7 @@ def test_no_daemon_was_started_inside_the_roots(applied):
 def test_nft_accepts_the_firewall_of_a_media_node_that_takes_rtp_from_the_carriers(applied):
     plan = load_center(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"]).plan
     root = applied.root("sh-dc1-media1")
-    (root / "tmp" / "no-relay.nft").write_text(firewall_ruleset(plan, plan.host("sh-dc1-media1")))
+    rendered = {f.path: f.content for f in render_host(plan, plan.host("sh-dc1-media1"))}
+    (root / "tmp" / "no-relay.nft").write_bytes(rendered["/etc/nftables.conf"])
     result = in_root(root, "nft", "-c", "-f", "/tmp/no-relay.nft")
     assert result.returncode == 0, result.stderr

@@ -1,8 +1,10 @@
-"""`trunkline inventory`: hosts.yml, group_vars, host_vars, the pyinfra inventory, ssh_config, plan-made files."""
+"""`trunkline inventory`: hosts.yml, group_vars, host_vars, the pyinfra inventory, ssh_config; no host files
+(the firewall, the time zone and the settings files are rendered: tests/render/test_firewall.py)."""
 
 from __future__ import annotations
 
 import filecmp
+import json
 import shutil
 import subprocess
 import sys
@@ -83,6 +85,30 @@ def test_private_keys_are_kept_out_of_git(written):
     assert (written / "pki" / ".gitignore").read_text() == "*.key\n"
 
 
+def test_the_inventory_holds_no_host_files_and_names_the_render_tree(written):
+    """render/ is the only producer of host files: the firewall and the time zone are in build/, not here."""
+    assert not (written / "files").exists()
+    assert "trunkline_files_dir" not in load(written / "group_vars" / "all.yml")
+    mark = json.loads((written / "manifest.json").read_text())
+    assert mark["files"] == [] and "hosts.yml" in mark["written"] and "manifest.json" in mark["written"]
+
+
+def test_an_inventory_written_with_host_files_is_replaced_without_force(tmp_path):
+    """An inventory of the layout before (its mark under files/) is still trunkline's own."""
+    out = tmp_path / "inv"
+    assert cli("inventory", BLUEPRINT, "-o", out).exit_code == 0
+    mark = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").unlink()
+    (out / "files" / "sh-dc1-sip1" / "etc").mkdir(parents=True)
+    (out / "files" / "sh-dc1-sip1" / "etc" / "timezone").write_text("Asia/Shanghai\n")
+    old = dict(mark, files=[{"host": "sh-dc1-sip1", "path": "/etc/timezone"}],
+               written=[w for w in mark["written"] if w != "manifest.json"] + ["files/manifest.json"])
+    (out / "files" / "manifest.json").write_text(json.dumps(old))
+    result = cli("inventory", BLUEPRINT, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert not (out / "files").exists() and (out / "manifest.json").exists()
+
+
 def test_cloud_sites_are_left_to_the_cloud_target(tmp_path):
     result = cli("inventory", ROOT / "blueprints" / "ecommerce-hybrid.yaml", "-o", tmp_path / "inv", "--json")
     assert result.exit_code == 0, result.output
@@ -114,53 +140,6 @@ def test_the_committed_example_is_what_the_blueprint_gives(written):
         return out
 
     assert differences(cmp) == []
-
-
-# --- the firewall ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_center(BLUEPRINT).plan
-
-
-def test_sip_tls_is_open_only_to_the_trunk_peers_and_the_site(plan):
-    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
-    assert "set trunk_peers_v4 { type ipv4_addr; flags interval; elements = { 198.51.100.20, 203.0.113.10, 203.0.113.11 }; }" in rules
-    assert "ip saddr @trunk_peers_v4 tcp dport { 5061 } accept" in rules
-    assert "ip saddr @site_v4 meta l4proto { tcp, udp } th dport { 5060, 5061 } accept" in rules
-    assert "policy drop;" in rules and "dport 5061 accept" not in rules.replace("{ 5061 }", "")
-
-
-def test_ssh_is_open_only_to_the_admin_cidrs(plan):
-    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-media1"))
-    assert "set admin_v4 { type ipv4_addr; flags interval; elements = { 10.0.0.0/8 }; }" in rules
-    assert [line.strip() for line in rules.splitlines() if "dport 22" in line] == ["ip saddr @admin_v4 tcp dport 22 accept"]
-
-
-def test_the_rtp_range_is_open_on_rtpengine_and_the_control_port_only_to_the_proxies(plan):
-    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-rtp1"))
-    assert "udp dport 30000-40000 accept" in rules
-    assert "set proxies_v4 { type ipv4_addr; flags interval; elements = { 10.10.0.10, 10.10.0.11 }; }" in rules
-    assert "ip saddr @proxies_v4 udp dport 2223 accept" in rules
-
-
-def test_the_proxy_pair_lets_its_peers_vrrp_in(plan):
-    assert 'ip saddr 10.10.0.11 ip protocol 112 accept comment "VRRP"' in inv.firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
-
-
-def test_the_firewall_leaves_other_tables_alone(plan):
-    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-sip1"))
-    assert "flush ruleset" not in rules and "delete table inet trunkline\ntable inet trunkline {" in rules
-
-
-
-def test_without_a_media_relay_the_media_nodes_take_rtp_from_the_carriers():
-    plan = load_center(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"]).plan
-    rules = inv.firewall_ruleset(plan, plan.host("sh-dc1-media1"))
-    assert "ip saddr @trunk_peers_v4 udp dport 16384-32767 accept" in rules
-    # the other site keeps its relay: its media nodes take RTP from the site only
-    assert "@trunk_peers" not in inv.firewall_ruleset(plan, plan.host("bj-dc2-media1"))
 
 
 def test_a_carriers_declared_ca_reaches_the_proxies_host_vars_and_the_secrets_an_apply_resolves(tmp_path):

@@ -16,13 +16,17 @@ from trunkline.errors import TrunklineError
 from trunkline.center import load as load_center
 from trunkline.render import render_host, render_site
 from trunkline.render.check import check_file
-from trunkline.targets.inventory import firewall_ruleset
 
 from shared import ROOT
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 NFT = shutil.which("nft") or "/usr/sbin/nft"
 MTLS_B = "spec.trunks[1].tls.ca=file:/etc/trunkline/carrier-b-ca.pem"
+
+
+def firewall_ruleset(plan, host) -> str:
+    """The rendered /etc/nftables.conf of one host."""
+    return next(f.content.decode() for f in render_host(plan, host) if f.path == "/etc/nftables.conf")
 
 
 def _files(sets=(), host="sh-dc1-sip1") -> dict[str, str]:

@@ -46,7 +46,7 @@ from trunkline.paths import COLLECTIONS
 from trunkline.plan.topology import build_plan
 from trunkline.render import render_plan
 from trunkline.render.escape import unsafe_yaml
-from trunkline.targets.inventory import inventory_files, write_inventory
+from trunkline.targets.inventory import write_inventory
 
 BASE = """\
 apiVersion: trunkline/v1
@@ -385,6 +385,13 @@ def assert_render_inert(got: Outcome, clean: Outcome, field: str, value: str, tm
         if key[1].endswith("trunkline.exports"):
             rows = [line.split() for line in text.splitlines() if not line.startswith("#")]
             assert len(rows) == 1 and _unescape_exports(rows[0][0]) == got.plan.recording["storage"]["path"]
+    # what sh (the retention job) and systemd's EnvironmentFile= read back from the /etc/default files
+    for host, path, name in (("hq-rec1", "/etc/default/trunkline-retention", "TRUNKLINE_RETENTION_DIR"),
+                             ("hq-rtp1", "/etc/default/rtpengine-recording-daemon", "NFS_REMOTE_PATH")):
+        sourced = tmp_root.with_name(path.rsplit("/", 1)[1])
+        sourced.write_text(got.files[(host, path)])
+        assert _sourced(sourced, name) == got.plan.recording["storage"]["path"]
+    assert got.files[("hq-sip1", "/etc/timezone")] == got.plan.site("hq").timezone + "\n"
     f = got.files
     media = next(h for h, p in f if h.endswith("media1"))
     if field == "ivr.greeting":
@@ -406,7 +413,7 @@ def assert_inventory_inert(got: Outcome, clean: Outcome, field: str, value: str)
     inv, before = _inventory_texts(got.inventory), _inventory_texts(clean.inventory)
     assert set(inv) == set(before)
     for name, text in inv.items():
-        if name != "files/manifest.json":  # its "written" list and hashes are not lines of a program's input
+        if name != "manifest.json":  # its "written" list and hashes are not lines of a program's input
             assert text.count("\n") == before[name].count("\n"), f"inventory {name}: lines added or removed"
     assert _ast_shape(inv["inventory.py"]) == _ast_shape(before["inventory.py"]), "inventory.py changed shape"
     load = unsafe_yaml("safe").load
@@ -414,12 +421,6 @@ def assert_inventory_inert(got: Outcome, clean: Outcome, field: str, value: str)
     site = load(inv["group_vars/site_hq.yml"])
     assert all_vars["recording_storage_path"] == got.plan.recording["storage"]["path"]
     assert all_vars["trunkline_center"] == got.plan.center
-    rec_host = got.inventory / "files" / "hq-rec1" / "etc" / "default" / "trunkline-retention"
-    assert _sourced(rec_host, "TRUNKLINE_RETENTION_DIR") == got.plan.recording["storage"]["path"]
-    rtp_host = got.inventory / "files" / "hq-rtp1" / "etc" / "default" / "rtpengine-recording-daemon"
-    assert _sourced(rtp_host, "NFS_REMOTE_PATH") == got.plan.recording["storage"]["path"]
-    zone = (got.inventory / "files" / "hq-sip1" / "etc" / "timezone").read_text()
-    assert zone == got.plan.site("hq").timezone + "\n"
     # what Ansible makes of it: the literal value, and nothing evaluated
     variables, template = _ansible_vars(got.inventory, "hq-sip1")
     for var in ("recording_storage_path", "ansible_user", "trunkline_center", "ansible_ssh_private_key_file", "trunkline_bastion"):
@@ -495,8 +496,10 @@ def test_ivr_say_text_never_reaches_dialplan_data_with_a_variable(base_file, tmp
 
 def test_a_time_zone_outside_the_iana_database_never_becomes_etc_timezone(base_file, tmp_path):
     got = past_the_loader(base_file, tmp_path, "timezone", "../../../../etc/shadow")
-    assert len(got.refusals) == 2, "rendered or written"  # vars.xml and /etc/timezone
+    assert got.render_refused, "rendered"  # vars.xml and /etc/timezone
     assert all("timezone" in str(e) and e.exit_code == 2 for e in got.refusals)
+    # the inventory holds no host file (render/ is the only producer): the zone is in none of its files
+    assert got.inventory_refused or all("shadow" not in text for text in _inventory_texts(got.inventory).values())
 
 
 def test_a_storage_path_that_is_a_system_folder_is_never_aged_or_cleaned(base_file, tmp_path):
@@ -594,10 +597,10 @@ def test_the_pyinfra_inventory_is_python_literals_only(clean):
     assert calls <= {"Path", "Path(__file__).with_name", "str"}, calls
 
 
-def test_inventory_files_refuse_a_zone_that_is_not_in_the_database(clean):
+def test_the_render_refuses_a_zone_that_is_not_in_the_database(clean):
     plan = _plan_timezone(clean.plan, "Mars/Olympus_Mons")
     with pytest.raises(TrunklineError, match="timezone"):
-        inventory_files(plan, plan.host("hq-sip1"))
+        render_plan(plan, ["hq-sip1"])  # a proxy: its /etc/timezone is the only file with the zone
 
 
 # --- secret values, placed at apply time -----------------------------------------------------------

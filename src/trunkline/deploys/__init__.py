@@ -2,8 +2,8 @@
 
 Each deploy reads its role's defaults (roles/<role>/defaults/main.yml: package names, paths),
 overridden by the inventory's variables, so both engines install the same packages. Both place
-the same bytes: the rendered files (build/<center>/<host>/...) and the inventory's plan-made
-files (inventories/<center>/files/<host>/...). Secrets are resolved before a deploy starts and
+the same bytes: the rendered files (build/<center>/<host>/..., the firewall and the time zone
+included), each by the role whose <role>_template_dirs holds its template's folder. Secrets are resolved before a deploy starts and
 reach it only as `HostJob.secrets`; operations that carry them are named, so their arguments
 are never attached to the operation's description.
 
@@ -34,9 +34,6 @@ ROLE_DEPLOYS = {
     "media": ["freeswitch"],
     "recording": ["recording_storage"],
 }
-# which inventory-made files (files/manifest.json; "template" names the generator) a role places
-GENERATOR_ROLE = {"firewall_ruleset": "common", "timezone": "common", "retention_settings": "recording_storage",
-                  "recording_nfs_settings": "rtpengine"}
 
 
 @dataclass
@@ -46,9 +43,8 @@ class HostJob:
     name: str
     role: str
     site: str
-    entries: list[dict]  # manifest entries (render and inventory files) of this host
+    entries: list[dict]  # the render manifest's entries of this host
     render_dir: Path  # build/<center>
-    files_dir: Path  # inventories/<center>/files
     vars: dict = field(default_factory=dict)  # role defaults < inventory < overrides (chroot)
     secrets: dict[str, str] = field(default_factory=dict)  # reference -> value, only those this host needs
     notified: dict[str, list] = field(default_factory=dict)  # handler topic -> operations that notify it
@@ -65,12 +61,11 @@ class HostJob:
         return any(self.notified.get(t) for t in topics)
 
     def files_of(self, role: str) -> list[dict]:
-        """The role's files: rendered ones from its <role>_template_dirs, inventory-made ones by generator."""
+        """The role's files: those rendered from its <role>_template_dirs."""
         return [e for e in self.entries if role in roles_of_entry(e, self.vars)]
 
     def source(self, entry: dict) -> Path:
-        base = self.files_dir if entry.get("origin") == "inventory" else self.render_dir
-        return base / self.name / entry["path"].lstrip("/")
+        return self.render_dir / self.name / entry["path"].lstrip("/")
 
     def content(self, entry: dict) -> bytes | io.BytesIO | str:
         """The bytes to place: the file itself, or with its secret markers replaced (in memory only)."""
@@ -81,10 +76,8 @@ class HostJob:
 
 
 def roles_of_entry(entry: dict, v: dict) -> set[str]:
-    """Which roles place a manifest entry: a rendered file by the folder of its template under
-    templates/ (each role's <role>_template_dirs), an inventory-made one by its generator."""
-    if entry.get("origin") == "inventory":
-        return {GENERATOR_ROLE[entry["template"].rsplit(".", 1)[-1]]}
+    """Which roles place a manifest entry: by the folder of its template under templates/ (each
+    role's <role>_template_dirs)."""
     folder = entry["template"].removeprefix("templates/").split("/", 1)[0]
     return {k.removesuffix("_template_dirs") for k, dirs in v.items() if k.endswith("_template_dirs") and folder in dirs}
 

@@ -9,14 +9,16 @@ from trunkline.deploys import APT, ROLES, HostJob, make_dirs, place
 from trunkline.render.escape import timezone
 
 SYSCTL = ROLES / "common" / "files" / "60-trunkline.conf"
+# rendered files this role treats apart: the link to the zone, the firewall's check and reload
+TIMEZONE, FIREWALL = "/etc/timezone", "/etc/nftables.conf"
 
 
 @deploy("common")
 def run(job: HostJob) -> None:
     v = job.vars
     apt.packages(name="Install the base packages", packages=v["common_packages"], cache_time=v["common_apt_cache_valid_time"], **APT)
-    generated = {e["path"]: e for e in job.files_of("common")}
-    tz = generated["/etc/timezone"]
+    own = {e["path"]: e for e in job.files_of("common")}
+    tz, firewall = own.pop(TIMEZONE), own.pop(FIREWALL)
     place(job, "common", "Place the time zone of the site", [tz])
     zone = timezone(job.source(tz).read_text().strip())  # an IANA name, never a path out of /usr/share/zoneinfo
     files.link(name="Point /etc/localtime at the time zone of the site", path="/etc/localtime",
@@ -24,8 +26,8 @@ def run(job: HostJob) -> None:
     job.notify("apply kernel settings", files.put(
         name="Place the kernel settings for SIP and RTP", src=str(SYSCTL), dest="/etc/sysctl.d/60-trunkline.conf",
         user="root", group="root", mode="0644"))
-    job.notify("reload nftables", *place(job, "common", "Place the firewall of the host", [generated["/etc/nftables.conf"]]))
-    rendered = [e for e in job.files_of("common") if e.get("origin") != "inventory"]
+    job.notify("reload nftables", *place(job, "common", "Place the firewall of the host", [firewall]))
+    rendered = list(own.values())
     make_dirs(job, "common", "Create the folders of the rendered files", rendered)
     job.notify("restart journald", *place(job, "common", "Place the rendered files every host gets", rendered))
     if v["common_manage_services"]:

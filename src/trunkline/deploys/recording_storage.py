@@ -40,15 +40,12 @@ def run(job: HostJob) -> None:
                 f"{path} is on {source}, which is not a dm-crypt (LUKS) volume, but the blueprint asks for "
                 f"recording.storage.encryption {v['recording_storage_encryption']}; mount an encrypted volume there, or set "
                 "recording_storage_require_encrypted_volume to false when the encryption is done below the file system")
-    rendered = [e for e in job.files_of("recording_storage") if e.get("origin") != "inventory"]
-    make_dirs(job, "recording_storage", "Create the folders of the rendered recording files", rendered)
-    job.notify("reload exports", *place(job, "recording_storage", "Place the rendered recording files", rendered))
+    make_dirs(job, "recording_storage", "Create the folders of the rendered recording files")
+    job.notify("reload exports", *place(job, "recording_storage", "Place the rendered recording files"))
     files.directory(name="Create the folder of the retention job's units", path="/etc/systemd/system", user="root", group="root", mode="0755")
     for src, dest, mode in RETENTION:
         job.notify("restart the retention timer", files.put(name=f"Place the retention job: {dest}", src=str(FILES / src), dest=dest,
                                                              user="root", group="root", mode=mode))
-    place(job, "recording_storage", "Place the retention job's settings (store and retention days)",
-          [e for e in job.files_of("recording_storage") if e.get("origin") == "inventory"])
     if v["recording_storage_manage_service"]:
         systemd.service(name="Start the retention timer, now and at boot", service="trunkline-retention.timer", running=True,
                         enabled=True, daemon_reload=True)

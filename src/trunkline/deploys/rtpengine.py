@@ -24,11 +24,8 @@ def run(job: HostJob) -> None:
         for path in (v["rtpengine_spool_dir"], v["rtpengine_recording_dir"]):
             files.directory(name=f"Create the spool and recording folders: {path}", path=path, user="rtpengine",
                             group=v["rtpengine_recording_group"], mode="0750")
-    rendered = [e for e in job.files_of("rtpengine") if e.get("origin") != "inventory"]
-    make_dirs(job, "rtpengine", "Create the folders of the rendered files", rendered)
-    job.notify("restart rtpengine", *place(job, "rtpengine", "Place the rendered rtpengine configuration", rendered))
-    job.notify("restart rtpengine", *place(job, "rtpengine", "Place the recording daemon's NFS settings",
-                                           [e for e in job.files_of("rtpengine") if e.get("origin") == "inventory"]))
+    make_dirs(job, "rtpengine", "Create the folders of the rendered files")
+    job.notify("restart rtpengine", *place(job, "rtpengine", "Place the rendered rtpengine configuration"))
     if v["rtpengine_manage_service"]:
         for service in services(job):
             systemd.service(name=f"Start {service}, now and at boot", service=service, running=True, enabled=True)

@@ -34,7 +34,12 @@ HOST_OFFSET = 10  # first host address inside a site network
 SIP_PORT = 5060
 SIP_TLS_PORT = 5061
 MEDIA_SIP_PORT = 5080  # FreeSWITCH external profile: where the proxies send calls
-RTP_PORTS = (30000, 40000)  # rtpengine relay range; FreeSWITCH uses 16384-32767
+RTP_PORTS = (30000, 40000)  # rtpengine relay range; FreeSWITCH uses FREESWITCH_RTP_PORTS
+FREESWITCH_RTP_PORTS = (16384, 32767)
+RTPENGINE_NG_PORT = 2223  # rtpengine's control protocol, driven by the proxies
+NFS_PORTS = (111, 2049, 20048)  # rpcbind, nfsd, mountd: the recording store serves the site's rtpengines
+SIP_BAN_SECONDS = 300  # pike's bans last as long in the kernel (nftables) as in Kamailio's htable (autoexpire=300)
+SIP_PACKETS_PER_CALL = 10  # a carrier peer's INVITE, ACK, BYE, answers and retransmissions per call
 VRRP_ADVERT_S = 0.1  # sub-second adverts so a lost master is replaced well inside the RTO
 # days of logs each pack asks hosts to keep (PCI DSS 10.5.1: 12 months; MLPS 3: six months)
 LOG_RETENTION_DAYS = {"pci-dss-4": 365, "hipaa": 365, "mifid-2": 365, "mlps-3": 180}
@@ -139,10 +144,15 @@ class SitePlan(_Data):
     recording: list[str]
     dispatcher_sets: list[int]
     edge_cps: int  # new calls per second the edge is sized for (sip_proxy.max_cps)
+    sip_packets_per_source: int  # the proxies' firewall drops a source sending more SIP packets a second
     kamailio_shm_mb: int
     kamailio_pkg_mb: int
     mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
     ssh: SshPlan | None = None  # on-prem sites: how targets reach the hosts
+
+    @property
+    def ssh_port(self) -> int:
+        return (self.ssh or SshPlan()).port
 
 
 class SizingPlan(_Data):
@@ -346,6 +356,7 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
         pair = site.sip_proxy.ha == "pair"
         edge_cps = site.sip_proxy.max_cps if site.sip_proxy.max_cps != "auto" else max(100, math.ceil(10 * fc.peak_calls_per_hour / 3600))
         shm, pkg = _kamailio_memory_mb(concurrent, edge_cps)
+        per_source = max(100, edge_cps * SIP_PACKETS_PER_CALL)  # one carrier peer may send the edge's whole rate
         names = (
             [(f"{site.name}-sip{i}", "sip-proxy") for i in (1, 2)][: 2 if pair else 1]
             + [(f"{site.name}-rtp{i}", "rtpengine") for i in (1, 2)][: (2 if pair else 1) if site.sip_proxy.media_relay == "rtpengine" else 0]
@@ -381,7 +392,7 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(concurrent, codec), 1),
             proxies=proxies, rtpengines=[n for n, r in names if r == "rtpengine"],
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
-            dispatcher_sets=[], edge_cps=edge_cps, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
+            dispatcher_sets=[], edge_cps=edge_cps, sip_packets_per_source=per_source, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
             mirrors=biggest_primary.name if site.role == "standby" else None,
             ssh=SshPlan(**site.ssh.model_dump()) if site.ssh else None,
         ))

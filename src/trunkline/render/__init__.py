@@ -17,6 +17,7 @@ that the apply step resolves on the target; the manifest lists the references ea
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ import jinja2
 from trunkline import secrets as secret_marker
 from trunkline.errors import CheckError, RenderError, UsageError
 from trunkline.paths import TEMPLATES
+from trunkline.plan import topology
 from trunkline.plan.topology import RTP_PORTS, Host, Plan, SitePlan
 from trunkline.render import escape
 
@@ -59,9 +61,22 @@ def _recording(plan: Plan, host: Host) -> bool:
     return plan.recording["mode"] != "none"
 
 
+def _onprem(plan: Plan, host: Host) -> bool:
+    """Hosts trunkline manages itself (a cloud site's hosts belong to the cloud target)."""
+    return plan.site(host.site).kind == "onprem"
+
+
+def _recording_over_nfs(plan: Plan, host: Host) -> bool:
+    """rtpengine-recording mounts the site's store when recordings go to an NFS store there."""
+    rec = plan.recording
+    return rec["mode"] != "none" and rec["storage"]["kind"] == "nfs" and bool(plan.hosts_of(host.site, "recording"))
+
+
 # every host, whatever its role
 COMMON: list[Output] = [
     Output("common/etc/systemd/journald.conf.d/trunkline-retention.conf.j2"),
+    Output("common/etc/nftables.conf.j2", when=_onprem, mode="0755"),
+    Output("common/etc/timezone.j2", when=_onprem),  # the name only (no header): /etc/localtime links to it
 ]
 
 # role -> files. Private keys are not rendered: the tls role places them (apply time).
@@ -79,6 +94,7 @@ OUTPUTS: dict[str, list[Output]] = {
         Output("rtpengine/etc/rtpengine/rtpengine.conf.j2"),
         Output("rtpengine/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf.j2"),
         Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2", when=_recording),
+        Output("rtpengine/etc/default/rtpengine-recording-daemon.j2", when=_recording_over_nfs),
     ],
     "media": [
         Output("freeswitch/etc/freeswitch/freeswitch.xml.j2", owner="freeswitch", group="freeswitch"),
@@ -103,6 +119,7 @@ OUTPUTS: dict[str, list[Output]] = {
     "recording": [
         Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2"),
         Output("recording/etc/exports.d/trunkline.exports.j2", when=lambda plan, host: plan.recording["storage"]["kind"] == "nfs"),
+        Output("recording/etc/default/trunkline-retention.j2"),
     ],
 }
 
@@ -136,8 +153,20 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     env.filters["fs_var"] = lambda name: name.replace("-", "_")
     env.tests["contains"] = lambda seq, item: item in seq
     env.globals["secret"] = lambda ref: secret_marker.marker(escape.secret_ref(ref))
-    env.globals["rtp_ports"] = RTP_PORTS
+    env.filters["by_family"] = by_family
+    # the plan's named ports and limits, for the firewall and the services that open them
+    for name in ("RTP_PORTS", "SIP_PORT", "SIP_TLS_PORT", "MEDIA_SIP_PORT", "FREESWITCH_RTP_PORTS", "RTPENGINE_NG_PORT",
+                 "NFS_PORTS", "SIP_BAN_SECONDS"):
+        env.globals[name.lower()] = getattr(topology, name)
     return env
+
+
+def by_family(addrs: list[str]) -> list[tuple[int, list[str]]]:
+    """Addresses or networks -> [(4, [...]), (6, [...])], each sorted and without repeats, only the
+    families that have members: nftables sets hold one family each."""
+    nets = {a: ipaddress.ip_network(a, strict=False) for a in addrs}
+    return [(v, sorted({a for a, n in nets.items() if n.version == v}, key=nets.__getitem__))
+            for v in (4, 6) if any(n.version == v for n in nets.values())]
 
 
 @dataclass(frozen=True)

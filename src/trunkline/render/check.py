@@ -2,7 +2,7 @@
 
 Each file of a render tree goes to the program that will read it on the server:
 `kamailio -c` for kamailio.cfg (with its include paths pointed into the tree), `keepalived -t`
-for keepalived.conf, `sh -n` for scripts, an XML parser for FreeSWITCH, an INI parser for
+for keepalived.conf, `nft -c` for the firewall (nftables.conf), `sh -n` for scripts, an XML parser for FreeSWITCH, an INI parser for
 rtpengine, and trunkline's own parser for dispatcher.list (kamailio -c does not read it).
 A program that is not installed is reported as skipped, never as passed.
 
@@ -76,6 +76,17 @@ def check_keepalived(tree: Path, conf: Path) -> tuple[str, str, str]:
     return "keepalived -t", "passed" if ok else "failed", "" if ok else _tail(out.replace(tmp.name, str(conf)))
 
 
+def check_nft(path: Path) -> tuple[str, str, str]:
+    """A dry run: nft parses the ruleset and asks the kernel to check it, committing nothing."""
+    exe = shutil.which("nft") or ("/usr/sbin/nft" if Path("/usr/sbin/nft").exists() else None)
+    if not exe:
+        return "nft -c", "skipped", "nftables is not installed (apt-get install nftables)"
+    code, out = _run([exe, "-c", "-f", str(path)])
+    if code != 0 and "Operation not permitted" in out:
+        return "nft -c", "skipped", "nft -c needs CAP_NET_ADMIN (run as root) to ask the kernel; the ruleset was not checked"
+    return "nft -c", "passed" if code == 0 else "failed", "" if code == 0 else _tail(out)
+
+
 _DS_LINE = re.compile(r"^(\d+)\s+(sips?:\S+)\s+(\d+)\s+(-?\d+)(?:\s+(\S+))?\s*$")
 
 
@@ -132,6 +143,8 @@ def check_file(tree: Path, target: str) -> tuple[str, str, str] | None:
         return check_keepalived(tree, path)
     if name == "dispatcher.list":
         return check_dispatcher_list(path)
+    if name == "nftables.conf":
+        return check_nft(path)
     if name == "tls.cfg":
         return check_ini(path, "server:default")
     if name.endswith(".xml"):

@@ -10,18 +10,16 @@ atomically, like a render:
     host_vars/<host>.yml      the host's role, site and TLS references
     inventory.py              the same hosts for pyinfra (`pyinfra inventory.py exec -- uptime`)
     ssh_config                `ssh -F ssh_config <host>`; testinfra and pyinfra read it too
-    files/<host>/...          host files that come from the plan but not from templates/:
-                              the firewall, the time zone, the retention job's settings
-    files/manifest.json       those files, in the render manifest's format
+    pki/                      where users put the proxies' certificates and keys (carried over)
+    manifest.json             trunkline's mark: the center, its blueprint and every file written
 
-`inventory_files()` makes the files/ entries; the on-prem apply places them next to the
-rendered ones and `drift` checks them the same way.
+Host files are not here: every one of them (the firewall and the time zone included) is rendered
+by render/ into the render tree that group_vars/all.yml names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import shlex
@@ -32,14 +30,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from trunkline.errors import TrunklineError, UsageError
-from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, SIP_PORT, SIP_TLS_PORT, Host, Plan, SshPlan
-from trunkline.render import RenderedFile, check_output_folder, escape, replace_dir
+from trunkline.plan.topology import Host, Plan, SshPlan
+from trunkline.render import check_output_folder, escape, manifest, replace_dir
 from trunkline.render.escape import ansible_unsafe as unsafe
-
-RTPENGINE_NG_PORT = 2223
-FREESWITCH_RTP_PORTS = (16384, 32767)
-NFS_PORTS = (111, 2049, 20048)  # rpcbind, nfsd, mountd
-GENERATOR = "trunkline.targets.inventory"
 
 
 class InventoryError(TrunklineError):
@@ -139,201 +132,12 @@ def read_ssh_targets(inventory: Path) -> dict[str, SshTarget]:
     return out
 
 
-# --- files the plan gives the hosts beyond templates/ ----------------------------------------
-
-
-def _header(plan: Plan, what: str) -> str:
-    text = f"managed by trunkline from blueprint {plan.source} ({plan.center}) by {GENERATOR}.{what}; local edits are overwritten"
-    return f"# {escape.comment(text)}"
-
-
 def _store(plan: Plan) -> str:
-    """recording.storage.path, checked where it is written: old files under it are deleted."""
+    """recording.storage.path, checked where it is written: the roles make it and age files under it."""
     try:
         return escape.store_path(plan.recording["storage"]["path"])
     except escape.UnsafeValue as exc:
         raise InventoryError(f"spec.recording.storage.path: {exc}") from None
-
-
-def _set(name: str, addrs: list[str]) -> list[str]:
-    v4 = sorted({a for a in addrs if ipaddress.ip_network(a, strict=False).version == 4}, key=lambda a: ipaddress.ip_network(a, strict=False))
-    v6 = sorted({a for a in addrs if ipaddress.ip_network(a, strict=False).version == 6}, key=lambda a: ipaddress.ip_network(a, strict=False))
-    lines = []
-    if v4:
-        lines.append(f"    set {name}_v4 {{ type ipv4_addr; flags interval; elements = {{ {', '.join(v4)} }}; }}")
-    if v6:
-        lines.append(f"    set {name}_v6 {{ type ipv6_addr; flags interval; elements = {{ {', '.join(v6)} }}; }}")
-    return lines
-
-
-# pike's bans last as long in the kernel as in Kamailio's htable (autoexpire=300)
-SIP_BAN_SECONDS = 300
-
-
-def _sip_guard(site, sip_ports: str, has_site_v4: bool) -> tuple[list[str], list[str]]:
-    """Sets and first rules of a SIP proxy: pike's ban set, then a per-source packet rate on the SIP
-    ports. They come before `ct state established accept`, which would otherwise pass a flood on an
-    answered UDP flow unmetered. The site's own hosts (media nodes answering every call) are not metered."""
-    rate = max(100, site.edge_cps * 10)  # a carrier peer: INVITE, ACK, BYE, answers and retransmissions per call
-    sets = [f"    set sip_banned_{v} {{ type {a}; flags timeout; timeout {SIP_BAN_SECONDS}s; comment \"filled by Kamailio on a pike hit\"; }}"
-            for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
-    sets += [f"    set sip_rate_{v} {{ type {a}; flags dynamic, timeout; timeout 1m; size 65536; }}" for v, a in (("v4", "ipv4_addr"), ("v6", "ipv6_addr"))]
-    not_site = "ip saddr != @site_v4 " if has_site_v4 else "meta nfproto ipv4 "
-    rules = ["        # pike's bans: sources Kamailio saw flooding, dropped for 5 minutes before anything else",
-             "        ip saddr @sip_banned_v4 drop", "        ip6 saddr @sip_banned_v6 drop",
-             f"        # per source: over {rate} SIP packets/s (10 a call at the edge's {site.edge_cps} calls/s) are dropped",
-             f"        {not_site}meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v4 {{ ip saddr limit rate over {rate}/second burst {rate} packets }} drop",
-             f"        meta nfproto ipv6 meta l4proto {{ tcp, udp }} th dport {{ {sip_ports} }} update @sip_rate_v6 {{ ip6 saddr limit rate over {rate}/second burst {rate} packets }} drop"]
-    return sets, rules
-
-
-def _from(name: str, addrs: list[str], rule: str) -> list[str]:
-    """One rule per address family that has members in the set."""
-    fams = {ipaddress.ip_network(a, strict=False).version for a in addrs}
-    return [f"        ip{'' if v == 4 else '6'} saddr @{name}_v{v} {rule}" for v in sorted(fams)]
-
-
-def firewall_ruleset(plan: Plan, host: Host, ssh_port: int = 22) -> str:
-    """nftables for one host: only what its role serves, only to whom the blueprint says.
-
-    A table of its own (replaced atomically on reload), so rules of other tools are left alone.
-    """
-    site = plan.site(host.site)
-    admin = list(plan.security.get("admin_cidrs") or [])
-    peers = sorted({p for t in plan.trunks if site.name in t.sites for p in t.peers})
-    site_net = [site.cidr]
-    proxies = [h.address for h in plan.hosts_of(site.name, "sip-proxy")]
-    rtps = [h.address for h in plan.hosts_of(site.name, "rtpengine")]
-    sets = _set("admin", admin) if admin else []
-    guard: list[str] = []
-    if host.role == "sip-proxy":
-        all_sip = sorted({SIP_PORT, SIP_TLS_PORT, *(t.port for t in plan.trunks if site.name in t.sites)})
-        ban_sets, guard = _sip_guard(site, ", ".join(map(str, all_sip)), any(ipaddress.ip_network(n).version == 4 for n in site_net))
-        sets += ban_sets
-    rules = [*guard, "        ct state established,related accept", "        ct state invalid drop", '        iif "lo" accept',
-             "        meta l4proto { icmp, icmpv6 } limit rate 20/second accept"]
-    if admin:
-        rules += _from("admin", admin, f"tcp dport {ssh_port} accept")
-    else:
-        rules.append("        # no security.admin_cidrs in the blueprint: SSH is closed; add them to reach the host")
-    if host.role == "sip-proxy":
-        sets += _set("trunk_peers", peers) + _set("site", site_net)
-        tls_ports = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport == "tls"} | {SIP_TLS_PORT})
-        plain = sorted({t.port for t in plan.trunks if site.name in t.sites and t.transport != "tls"})
-        sip = ", ".join(str(p) for p in sorted({SIP_PORT, *plain}))
-        tls = ", ".join(str(p) for p in tls_ports)
-        if peers:
-            rules.append("        # carriers: signalling only from their peers")
-            rules += _from("trunk_peers", peers, f"tcp dport {{ {tls} }} accept")
-            if plain:
-                rules += _from("trunk_peers", peers, f"meta l4proto {{ tcp, udp }} th dport {{ {', '.join(map(str, plain))} }} accept")
-        rules.append("        # the site's own hosts: media nodes answer and send calls back out")
-        rules += _from("site", site_net, f"meta l4proto {{ tcp, udp }} th dport {{ {sip}, {tls} }} accept")
-        if host.ha:
-            rules.append("        # VRRP adverts of the pair (unicast from the peer)")
-            rules.append(f'        ip saddr {host.ha.peer} ip protocol 112 accept comment "VRRP"')  # a number: /etc/protocols may be missing
-    elif host.role == "rtpengine":
-        sets += _set("proxies", proxies)
-        rules.append("        # the proxies drive rtpengine over the ng protocol")
-        rules += _from("proxies", proxies, f"udp dport {RTPENGINE_NG_PORT} accept")
-        rules.append("        # RTP from carriers and media nodes: the relay range")
-        rules.append(f"        udp dport {RTP_PORTS[0]}-{RTP_PORTS[1]} accept")
-    elif host.role == "media":
-        sets += _set("site", site_net)
-        rules.append("        # calls come from the site's proxies; media from its rtpengines")
-        rules += _from("site", site_net, f"meta l4proto {{ tcp, udp }} th dport {MEDIA_SIP_PORT} accept")
-        rules += _from("site", site_net, f"udp dport {FREESWITCH_RTP_PORTS[0]}-{FREESWITCH_RTP_PORTS[1]} accept")
-        if not rtps and peers:
-            # media_relay: none: the carriers send their media here directly
-            sets += _set("trunk_peers", peers)
-            rules.append("        # no media relay at this site: media straight from the carriers' peers")
-            rules += _from("trunk_peers", peers, f"udp dport {FREESWITCH_RTP_PORTS[0]}-{FREESWITCH_RTP_PORTS[1]} accept")
-    elif host.role == "recording":
-        sets += _set("writers", rtps)
-        if rtps:
-            rules.append("        # NFS for the site's rtpengines, which write the recordings")
-            rules += _from("writers", rtps, f"meta l4proto {{ tcp, udp }} th dport {{ {', '.join(map(str, NFS_PORTS))} }} accept")
-    lines = [
-        "#!/usr/sbin/nft -f",
-        _header(plan, "firewall_ruleset"),
-        f"# {host.name} ({host.role}, site {site.name}): everything not accepted below is dropped.",
-        "table inet trunkline",
-        "delete table inet trunkline",
-        "table inet trunkline {",
-        *sets,
-        "    chain input {",
-        "        type filter hook input priority filter; policy drop;",
-        *rules,
-        "    }",
-        "    chain forward {",
-        "        type filter hook forward priority filter; policy drop;",
-        "    }",
-        "}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def retention_settings(plan: Plan) -> str:
-    days = plan.sizing.retention_days
-    return "\n".join([
-        _header(plan, "retention_settings"),
-        f"# read by trunkline-retention: files under the store older than {days} days (the blueprint's",
-        "# recording.retention) are deleted, never younger ones",
-        f"TRUNKLINE_RETENTION_DIR={escape.shell(_store(plan))}",  # the job sources this file with sh
-        f"TRUNKLINE_RETENTION_DAYS={days}",
-    ]) + "\n"
-
-
-def recording_nfs_settings(plan: Plan, host: Host) -> str:
-    store = plan.hosts_of(host.site, "recording")
-    path = escape.shell(_store(plan))  # systemd's EnvironmentFile= and sh read the same quoting
-    return "\n".join([
-        _header(plan, "recording_nfs_settings"),
-        "# rtpengine-recording writes to the site's recording store over NFS (rtpengine-recording-nfs-mount.service)",
-        "CONFIG_FILE=/etc/rtpengine/rtpengine-recording.conf",
-        "PIDFILE=/run/rtpengine-recording/rtpengine-recording-daemon.pid",
-        "MUST_NFS=yes",
-        f"NFS_HOST={store[0].address}",
-        f"NFS_REMOTE_PATH={path}",
-        f"NFS_LOCAL_MOUNT={path}",
-        "NFS_OPTIONS=hard,tcp,vers=4.2",
-    ]) + "\n"
-
-
-def _file(host: Host, path: str, what: str, text: str, mode: str = "0644") -> RenderedFile:
-    return RenderedFile(host.name, path, f"{GENERATOR}.{what}", text.encode(), mode, "root", "root", ())
-
-
-def _timezone(site: str, zone: str) -> str:
-    """The zone becomes /etc/timezone and the /etc/localtime link under /usr/share/zoneinfo."""
-    try:
-        return escape.timezone(zone)
-    except escape.UnsafeValue as exc:
-        raise InventoryError(f"spec.sites[{site}].timezone (or spec.timezone): {exc}") from None
-
-
-def inventory_files(plan: Plan, host: Host, ssh_port: int = 22) -> list[RenderedFile]:
-    """Files from the plan that no template makes, placed by the common/rtpengine/recording roles."""
-    site = plan.site(host.site)
-    files = [
-        _file(host, "/etc/nftables.conf", "firewall_ruleset", firewall_ruleset(plan, host, ssh_port), "0755"),
-        _file(host, "/etc/timezone", "timezone", _timezone(site.name, site.timezone) + "\n"),
-    ]
-    rec = plan.recording
-    if host.role == "recording":
-        files.append(_file(host, "/etc/default/trunkline-retention", "retention_settings", retention_settings(plan)))
-    if host.role == "rtpengine" and rec["mode"] != "none" and rec["storage"]["kind"] == "nfs" and plan.hosts_of(host.site, "recording"):
-        files.append(_file(host, "/etc/default/rtpengine-recording-daemon", "recording_nfs_settings", recording_nfs_settings(plan, host)))
-    return files
-
-
-def files_manifest(plan: Plan, files: list[RenderedFile]) -> dict:
-    from trunkline.render import manifest
-
-    body = manifest(plan, files)
-    for entry in body["files"]:
-        entry["template"] = entry["template"].removeprefix("templates/")  # a generator, not a template
-    return body
 
 
 # --- the inventory folder ---------------------------------------------------------------------
@@ -359,14 +163,14 @@ def _dump(path: Path, comment: str, data: dict) -> None:
 
 
 PKI_KEEP = "pki"  # the folder the inventory's pki/README tells users to put certificates and keys in
-WRITTEN = "files/manifest.json"  # trunkline's mark on an inventory: the render manifest format, plus "written"
+WRITTEN = "manifest.json"  # trunkline's mark on an inventory: the render manifest's keys (no files), plus "written"
+OLD_WRITTEN = "files/manifest.json"  # the mark of an inventory that still held host files (files/<host>/...)
 
 
 def write_inventory(plan: Plan, out: Path, render_dir: Path, force: bool = False,
                     notes: list[str] | None = None) -> list[str]:
     """Write out/ (replacing it atomically); returns the host names in it.
 
-    `ssh` is the blueprint's per-site ssh section (site name -> {user, port, key, bastion});
     `render_dir` is where the render tree is (group_vars/all.yml points there, relatively).
     What users put in pki/ (certificates, keys) is carried into the new inventory and said in
     `notes`; a folder that is not a trunkline inventory is refused, or with `force` moved aside.
@@ -396,6 +200,7 @@ def write_inventory(plan: Plan, out: Path, render_dir: Path, force: bool = False
         _dump(tmp / "hosts.yml", made_by + "\nGroups: one per role and one per site (site_<name>).", {"all": {"children": children}})
 
         rec = plan.recording
+        store = _store(plan)
         # relative to the inventory, so a checkout with build/ and inventories/ side by side can move
         render_ref = "{{ inventory_dir }}/" + os.path.relpath(render_dir.resolve(), out.resolve())
         # the three Jinja values are trunkline's own (Ansible glue); every value from the blueprint is !unsafe
@@ -403,13 +208,12 @@ def write_inventory(plan: Plan, out: Path, render_dir: Path, force: bool = False
             "trunkline_center": unsafe(plan.center),
             "trunkline_blueprint": unsafe(plan.source),
             "trunkline_render_dir": render_ref,
-            "trunkline_files_dir": "{{ inventory_dir }}/files",
             "trunkline_secrets": "{{ lookup('ansible.builtin.env', 'TRUNKLINE_SECRETS', default='{}') | from_json }}",
-            "recording_storage_path": unsafe(rec["storage"]["path"]),
+            "recording_storage_path": unsafe(store),
             "recording_storage_kind": unsafe(rec["storage"]["kind"]),
             "recording_storage_encryption": unsafe(rec["storage"]["encryption"]),
             "recording_storage_retention_days": plan.sizing.retention_days,
-            "rtpengine_recording_dir": unsafe(rec["storage"]["path"]),
+            "rtpengine_recording_dir": unsafe(store),
             "rtpengine_recording": rec["mode"] != "none",
         }
         _dump(tmp / "group_vars" / "all.yml",
@@ -440,14 +244,6 @@ def write_inventory(plan: Plan, out: Path, render_dir: Path, force: bool = False
 
         _write_pyinfra(tmp / "inventory.py", hosts, targets, made_by)
         _write_ssh_config(tmp / "ssh_config", hosts, targets, made_by)
-        files = []
-        for h in hosts:
-            for f in inventory_files(plan, h, targets[h.name].port):
-                dest = tmp / "files" / h.name / f.path.lstrip("/")
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(f.content)
-                dest.chmod(int(f.mode, 8))
-                files.append(f)
         (tmp / "pki").mkdir()
         (tmp / "pki" / "README").write_text(
             "Certificates of the SIP proxies: <host>.crt, <host>.key and ca.crt, named by the tls_*_ref\n"
@@ -455,10 +251,12 @@ def write_inventory(plan: Plan, out: Path, render_dir: Path, force: bool = False
             "`trunkline inventory` carries what you put here into the inventory it writes.\n")
         (tmp / "pki" / ".gitignore").write_text("*.key\n")
         written = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()) + [WRITTEN]
-        (tmp / WRITTEN).write_text(json.dumps(dict(files_manifest(plan, files), written=sorted(written)), indent=2) + "\n")
+        (tmp / WRITTEN).write_text(json.dumps(dict(manifest(plan, []), written=sorted(written)), indent=2) + "\n")
         kept = _carry_pki(out, tmp)
         tmp.chmod(0o755)
-        replace_dir(tmp, out, manifest_path=WRITTEN, prefix="files/", force=force, notes=notes)
+        # an inventory written before host files moved to render/ carries its mark under files/
+        mark = OLD_WRITTEN if not (out / WRITTEN).exists() and (out / OLD_WRITTEN).exists() else WRITTEN
+        replace_dir(tmp, out, manifest_path=mark, prefix="files/", force=force, notes=notes)
         if kept and notes is not None:
             notes.append(f"kept what you put in {out / PKI_KEEP}: {', '.join(kept)}")
     except BaseException:

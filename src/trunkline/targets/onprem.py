@@ -19,7 +19,7 @@ has no init system and shares this machine's kernel, so nothing is started or lo
 are installed, files placed with their owners and modes, and configurations checked
 (kamailio -c, keepalived -t, nft -c) inside the root.
 
-Drift: each host's files (rendered and inventory-made) against what the plan gives now: missing,
+Drift: each host's rendered files against what the plan gives now: missing,
 content, mode, owner, group. Files with secrets are compared around the markers, so drift needs
 no secret values.
 """
@@ -116,46 +116,32 @@ def select_hosts(plan: Plan, limit: list[str] | None) -> list[Host]:
 
 
 def expected_files(plan: Plan, hosts: list[Host]) -> dict[str, list]:
-    """Host -> RenderedFile list: the rendered ones and the inventory-made ones (in memory)."""
+    """Host -> the RenderedFile list render/ gives it (in memory)."""
     from trunkline.render import render_plan
 
-    targets = inv.ssh_targets(plan)
     out: dict[str, list] = {h.name: [] for h in hosts}
     for f in render_plan(plan, [h.name for h in hosts]):
         out[f.host].append(f)
-    for h in hosts:
-        out[h.name].extend(inv.inventory_files(plan, h, targets[h.name].port))
     return out
 
 
 def check_inventory(plan: Plan, inventory: Path) -> inv.Inventory:
-    """The inventory must be the plan's: same hosts, same plan-made files."""
+    """The inventory must be the plan's: the same hosts."""
     loaded = inv.load_inventory(inventory)
     hosts = inv.onprem_hosts(plan)
     fix = f"regenerate it: trunkline inventory {plan.source} -o {inventory}"
     if set(loaded.hosts) != {h.name for h in hosts}:
         raise OnpremError(f"{inventory} lists hosts {', '.join(sorted(loaded.hosts))} but the plan has "
                           f"{', '.join(h.name for h in hosts)}; {fix}")
-    manifest = json.loads((inventory / "files" / "manifest.json").read_text())
-    have = {(e["host"], e["path"]): e["sha256"] for e in manifest["files"]}
-    targets = inv.ssh_targets(plan)
-    for h in hosts:
-        for f in inv.inventory_files(plan, h, targets[h.name].port):
-            if have.get((h.name, f.path)) != f.sha256:
-                raise OnpremError(f"{inventory}: {h.name}:{f.path} is not what the plan gives now; {fix}")
     return loaded
 
 
-def host_entries(render_dir: Path, inventory: Path, hosts: list[str]) -> dict[str, list[dict]]:
-    rendered = json.loads((render_dir / "manifest.json").read_text())["files"]
-    made = json.loads((inventory / "files" / "manifest.json").read_text())["files"]
+def host_entries(render_dir: Path, hosts: list[str]) -> dict[str, list[dict]]:
+    """Host -> its entries of the render manifest (every file a host gets)."""
     out: dict[str, list[dict]] = {h: [] for h in hosts}
-    for e in rendered:
+    for e in json.loads((render_dir / "manifest.json").read_text())["files"]:
         if e["host"] in out:
-            out[e["host"]].append(dict(e, origin="render"))
-    for e in made:
-        if e["host"] in out:
-            out[e["host"]].append(dict(e, origin="inventory"))
+            out[e["host"]].append(e)
     return out
 
 
@@ -345,13 +331,13 @@ def apply(center: Center, *, engine: str = "pyinfra", limit: list[str] | None = 
         inv.write_inventory(plan, inventory, build)
         written = True
     loaded = check_inventory(plan, inventory)
-    entries = host_entries(build, inventory, [h.name for h in hosts])
+    entries = host_entries(build, [h.name for h in hosts])
     defaults = all_role_defaults()
     jobs = []
     for h in hosts:
         # Jinja values are Ansible glue and left out; !unsafe ones are blueprint data, kept as they are
         own = {k: v for k, v in loaded.hosts[h.name].items() if not (isinstance(v, str) and not isinstance(v, Unsafe) and "{{" in v)}
-        jobs.append(HostJob(h.name, h.role, h.site, entries[h.name], build, inventory / "files",
+        jobs.append(HostJob(h.name, h.role, h.site, entries[h.name], build,
                             {**defaults, **own, **(chroot_overrides() if chroot else {})}))
     from trunkline.deploys import unplaced
 
@@ -556,7 +542,7 @@ def run_ansible(jobs, inventory: Path, build: Path, chroot: Path | None, secrets
             overlay = Path(tmp) / "chroot.yml"
             overlay.write_text(json.dumps(chroot_inventory([j.name for j in jobs], chroot)))
             cmd += ["-i", str(overlay)]
-        extra = {"trunkline_render_dir": str(build), "trunkline_files_dir": str(inventory / "files")}
+        extra = {"trunkline_render_dir": str(build)}
         cmd += [str(SITE), "--limit", ",".join(j.name for j in jobs), "-e", json.dumps(extra), "--forks", str(min(20, max(1, len(jobs))))]
         if dry_run:
             cmd.append("--check")

@@ -41,7 +41,7 @@ def resolve_secrets(text, secrets, path=""):
 
 def expected(entries, root, secrets=None):
     """Manifest entries of one host -> [{path, sha256, owner, group, mode}]; `root` is the host's
-    folder of the rendered (or generated) tree on the controller."""
+    folder of the render tree on the controller."""
     out = []
     for e in entries:
         digest = e.get("sha256")
