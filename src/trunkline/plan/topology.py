@@ -145,6 +145,8 @@ class SitePlan(_Data):
     dispatcher_sets: list[int]
     edge_cps: int  # new calls per second the edge is sized for (sip_proxy.max_cps)
     sip_packets_per_source: int  # the proxies' firewall drops a source sending more SIP packets a second
+    kamailio_children: int  # UDP workers per socket of the proxies
+    kamailio_tcp_children: int
     kamailio_shm_mb: int
     kamailio_pkg_mb: int
     mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
@@ -234,6 +236,19 @@ def _kamailio_memory_mb(concurrent_calls: int, cps: float) -> tuple[int, int]:
     need = 64 + (concurrent_calls + cps * 20) * 16 / 1024
     shm = 1 << max(7, math.ceil(math.log2(need)))  # at least 128 MB
     return shm, 16 if shm <= 512 else 32
+
+
+def _kamailio_workers(edge_cps: int, relayed: bool, concurrent_calls: int) -> tuple[int, int]:
+    """UDP and TCP workers per socket of the site's proxies.
+
+    UDP workers wait on rtpengine for every offer, answer and delete (3 round trips a call, about
+    1 ms each on a LAN): enough for the edge's rate keep the socket drained, 16 to 32 (64 cost more
+    CPU in context switches than they saved). Without a media relay none waits: Kamailio's default
+    of 8 keeps up (58 cost twice the CPU per call of 8 on 2 cores). TCP/TLS: 4 to 8, by the
+    center's concurrent calls.
+    """
+    udp = max(16, min(32, math.ceil(edge_cps * 3 * 0.001) + 8)) if relayed else 8
+    return udp, max(4, min(8, concurrent_calls // 200 + 2))
 
 
 SEATS_OVER_FORECAST = 1.5  # fixed seats above this multiple of the forecast's agents: a plan warning
@@ -356,6 +371,7 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
         pair = site.sip_proxy.ha == "pair"
         edge_cps = site.sip_proxy.max_cps if site.sip_proxy.max_cps != "auto" else max(100, math.ceil(10 * fc.peak_calls_per_hour / 3600))
         shm, pkg = _kamailio_memory_mb(concurrent, edge_cps)
+        children, tcp_children = _kamailio_workers(edge_cps, site.sip_proxy.media_relay == "rtpengine", channels_total)
         per_source = max(100, edge_cps * SIP_PACKETS_PER_CALL)  # one carrier peer may send the edge's whole rate
         names = (
             [(f"{site.name}-sip{i}", "sip-proxy") for i in (1, 2)][: 2 if pair else 1]
@@ -392,7 +408,8 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(concurrent, codec), 1),
             proxies=proxies, rtpengines=[n for n, r in names if r == "rtpengine"],
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
-            dispatcher_sets=[], edge_cps=edge_cps, sip_packets_per_source=per_source, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
+            dispatcher_sets=[], edge_cps=edge_cps, sip_packets_per_source=per_source,
+            kamailio_children=children, kamailio_tcp_children=tcp_children, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
             mirrors=biggest_primary.name if site.role == "standby" else None,
             ssh=SshPlan(**site.ssh.model_dump()) if site.ssh else None,
         ))
