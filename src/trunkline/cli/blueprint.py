@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from trunkline.cli.options import SET_HELP, Blueprint, Layers, Sets, load_center
+from trunkline.cli.options import Blueprint, Json, Layers, Sets, load_center
 from trunkline.cli.output import fail, out, print_json
 from trunkline.errors import BlueprintError, TrunklineError, UsageError
 from trunkline.plan import sizing
@@ -17,8 +17,8 @@ from trunkline.plan.show import show_plan, show_sizing
 
 def validate(
     paths: list[Path] = typer.Argument(..., help="blueprint files; each is validated on its own"),
-    sets: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    sets: Sets = None,
+    as_json: Json = False,
 ) -> None:
     """Check blueprints and report every problem at once (FILE:LINE:COL field: what; fix)."""
     from trunkline.blueprint.load import load_blueprint
@@ -55,7 +55,7 @@ def init(
     target: str = typer.Option("lab", "--target", help="where the sites run: lab or onprem (on-prem servers), or cloud"),
     timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of the center, e.g. Asia/Shanghai"),
     languages: Optional[list[str]] = typer.Option(None, "--language", help="a language callers speak (repeatable; default en-US)"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Start a new center: a commented blueprint that validates and renders as written, with its schema beside it."""
     from trunkline.starter import Answers, write_starter
@@ -113,7 +113,7 @@ def size(
     codec: str = typer.Option("PCMA", "--codec", help="codec for bandwidth: PCMA, PCMU, G722, G729, OPUS"),
     shrinkage: float = typer.Option(0.0, "--shrinkage", help="share of paid time off the phones, 0-1"),
     max_occupancy: float = typer.Option(1.0, "--max-occupancy", help="cap on agent occupancy, 0-1"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Pre-sales calculator: agents (Erlang C), trunk channels (Erlang B), bandwidth."""
     try:

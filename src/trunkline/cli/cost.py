@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from trunkline.cli.options import Blueprint, Layers, Sets, load_center
+from trunkline.cli.options import Blueprint, JsonSummary, Layers, Sets, load_center
 from trunkline.cli.output import fail, out, print_json
 from trunkline.errors import TrunklineError, UsageError
 
-MONTHS_HELP = "how many months to total (1-600)"
-PRICE_BOOK_HELP = "your price book (YAML; default: the articles' figures in CNY)"
+Months = Annotated[int, typer.Option("--months", help="how many months to total (1-600)")]
+PriceBook = Annotated[Optional[Path], typer.Option("--price-book", help="your price book (YAML; default: the articles' figures in CNY)")]
 
 
 def cost(
     blueprint: Blueprint,
-    months: int = typer.Option(36, "--months", help=MONTHS_HELP),
-    price_book: Optional[Path] = typer.Option(None, "--price-book", help=PRICE_BOOK_HELP),
+    months: Months = 36,
+    price_book: PriceBook = None,
     plot: Optional[Path] = typer.Option(None, "--plot", help="write the cumulative cost curves here (.png or .svg)"),
     layers: Layers = None,
     sets: Sets = None,
@@ -47,11 +47,11 @@ def cost(
 def report(
     blueprint: Blueprint,
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="report folder (default build/<center>-report)"),
-    months: int = typer.Option(36, "--months", help=MONTHS_HELP),
-    price_book: Optional[Path] = typer.Option(None, "--price-book", help=PRICE_BOOK_HELP),
+    months: Months = 36,
+    price_book: PriceBook = None,
     layers: Layers = None,
     sets: Sets = None,
-    as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
+    as_json: JsonSummary = False,
 ) -> None:
     """One HTML page for buyers: the decision, cost curves and tables, sizing, topology diagram, plan."""
     from trunkline.cost import cost_report, load_price_book

@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trunkline.cli.options import Blueprint, Layers, Sets, load_center
+from trunkline.cli.options import Blueprint, Json, Layers, Sets, load_center
 from trunkline.cli.output import err, exit_with, fail, figures, out, print_json, table
 from trunkline.errors import TrunklineError, UsageError
+
+BlueprintOrCenter = Annotated[Optional[Path], typer.Argument(help="blueprint file (or --center)")]
 
 
 def _lab_center(blueprint: Optional[Path], name: Optional[str]) -> str:
@@ -42,7 +44,7 @@ def up(
     target: str = typer.Option("lab", "--target", help="lab: network namespaces on this machine"),
     layers: Layers = None,
     sets: Sets = None,
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Bring the center up: every host a network namespace running the real programs."""
     from trunkline.targets import lab
@@ -72,9 +74,9 @@ def up(
 
 
 def down(
-    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center)"),
+    blueprint: BlueprintOrCenter = None,
     center: Optional[str] = typer.Option(None, "--center", help="center name, e.g. after the blueprint changed"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Remove every namespace, process and file the lab made for a center; harmless when nothing is up."""
     from trunkline.targets import lab
@@ -97,7 +99,7 @@ def verify(
     target: str = typer.Option("lab", "--target", help="lab, or onprem (SSH, from inventories/<center>/)"),
     center: Optional[str] = typer.Option(None, "--center", help="center name of a running lab"),
     junit: Optional[Path] = typer.Option(None, "--junit", help="write a JUnit XML report here"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Generate and run the pytest-testinfra suite against every host of the target."""
     from trunkline.verify import verify_lab, verify_onprem
@@ -138,9 +140,9 @@ def _show_status(info: dict) -> None:
 
 
 def status(
-    blueprint: Optional[Path] = typer.Argument(None, help="blueprint file (or --center)"),
+    blueprint: BlueprintOrCenter = None,
     center: Optional[str] = typer.Option(None, "--center", help="center name"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Show each lab host, its processes and addresses, and who holds each VIP."""
     from trunkline.targets import lab
@@ -185,7 +187,7 @@ def call(
     trunk: Optional[str] = typer.Option(None, "--trunk", help="trunk to call from (default the first)"),
     transport: Optional[str] = typer.Option(None, "--transport", help="udp, tcp or tls (default the trunk's)"),
     hold_ms: int = typer.Option(1000, "--hold-ms", help="how long each call stays up"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Place N calls at R per second from the carrier through the VIP to the media nodes."""
     from trunkline.targets import lab

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from trunkline.cli.options import Blueprint, Force, Layers, Sets, load_center
+from trunkline.cli.options import Blueprint, Force, Json, JsonSummary, Layers, Sets, load_center
 from trunkline.cli.output import err, exit_with, fail, notes, out, print_json, table
 from trunkline.errors import TrunklineError, UsageError
 
@@ -23,7 +23,7 @@ def inventory(
     layers: Layers = None,
     sets: Sets = None,
     force: Force = False,
-    as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
+    as_json: JsonSummary = False,
 ) -> None:
     """Write the on-prem inventory: Ansible hosts.yml, group_vars, host_vars, pyinfra inventory, ssh_config, plan-made files."""
     from trunkline.targets.inventory import write_inventory
@@ -53,7 +53,7 @@ def apply(
     build: Optional[Path] = typer.Option(None, "--build", help="render tree to ship (default build/<center>)"),
     layers: Layers = None,
     sets: Sets = None,
-    as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
+    as_json: JsonSummary = False,
 ) -> None:
     """Render the center and apply it to its on-prem hosts; secrets are resolved now and never logged."""
     from trunkline.targets import onprem
@@ -102,7 +102,7 @@ def drift(
     inventory_dir: Optional[Path] = typer.Option(None, "--inventory", help=INVENTORY_HELP),
     layers: Layers = None,
     sets: Sets = None,
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """List every managed file that differs on the hosts from what the blueprint gives (exit 1 if any)."""
     from trunkline.targets import onprem

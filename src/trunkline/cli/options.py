@@ -16,6 +16,8 @@ Blueprint = Annotated[Path, typer.Argument(help="blueprint file")]
 Layers = Annotated[Optional[list[Path]], typer.Option("--layer", "-l", help=LAYER_HELP)]
 Sets = Annotated[Optional[list[str]], typer.Option("--set", help=SET_HELP)]
 Force = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable result")]
+JsonSummary = Annotated[bool, typer.Option("--json", help="machine-readable summary")]
 
 
 def load_center(blueprint: Path, layers: list[Path] | None, sets: list[str] | None):

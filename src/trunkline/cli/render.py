@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from trunkline.cli.options import Blueprint, Force, Layers, Sets, load_center
+from trunkline.cli.options import Blueprint, Force, Json, JsonSummary, Layers, Sets, load_center
 from trunkline.cli.output import err, exit_with, fail, notes, out, print_json, table
 from trunkline.errors import TrunklineError, UsageError
 
@@ -20,7 +20,7 @@ def render(
     hosts: Optional[list[str]] = typer.Option(None, "--host", help="render only these hosts"),
     check: bool = typer.Option(True, "--check/--no-check", help="have the real programs accept the files before they replace the output"),
     force: Force = False,
-    as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
+    as_json: JsonSummary = False,
 ) -> None:
     """Render every host's configuration to OUTPUT/<host>/<path> plus OUTPUT/manifest.json, atomically."""
     said: list[str] = []
@@ -46,7 +46,7 @@ def render(
 
 def check(
     tree: Path = typer.Argument(..., help="a render output folder (with manifest.json)"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    as_json: Json = False,
 ) -> None:
     """Run the real programs (kamailio -c, keepalived -t, parsers) on a rendered tree."""
     from trunkline.render import MANIFEST
