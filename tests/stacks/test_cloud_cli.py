@@ -48,3 +48,24 @@ def test_up_and_destroy_without_the_pulumi_cli_exit_2_saying_how_to_install_it(v
     assert result.exit_code == 2, result.output
     body = json.loads(result.stdout)
     assert body["error"] == "CloudToolMissing" and "get.pulumi.com" in body["message"]
+
+
+def test_the_pulumi_project_runs_its_thin_main_with_the_stack_config(monkeypatch):
+    """stacks/aws/__main__.py under the mocks, as `pulumi up` in stacks/aws would run it."""
+    pytest.importorskip("pulumi_aws", reason=SKIP_REASON)
+    import runpy
+
+
+    from trunkline.cloud.automation import PROJECT
+    from trunkline.cloud.mocks import run
+    from shared import ROOT
+
+    main = ROOT / "stacks" / "aws" / "__main__.py"
+    assert f"name: {PROJECT}\n" in (main.parent / "Pulumi.yaml").read_text()
+    # the stack's configuration as the Pulumi engine hands it to a program (and nothing left behind)
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{PROJECT}:blueprint": GLOBAL, f"{PROJECT}:domain": "globex.example"}))
+    resources = run(lambda: runpy.run_path(str(main)), project=PROJECT, stack="prod")
+    instances = [r.name for r in resources if r.type == "aws:ec2/instance:Instance"]
+    assert len(instances) == 12 and "fra1-sip1" in instances
+    names = {r.properties.get("name") for r in resources if r.type == "aws:route53/record:Record"}
+    assert "sip.globex.example" in names, "the stack config's domain is not used"
