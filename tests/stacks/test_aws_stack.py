@@ -281,3 +281,12 @@ def test_no_replication_without_a_declared_rpo_or_a_second_region(path):
     rpo = "rpo" in (center.data["spec"].get("dr") or {})
     regions = {s.region for s in aws_stack.aws_sites(center.plan)}
     assert bool(of_type(resources, "BucketReplicationConfig")) == (rpo and len(regions) > 1), "replication where none was asked"
+
+
+@examples
+def test_route53_health_checkers_reach_the_proxies_tls_port_through_the_managed_prefix_list(path):
+    center, resources = stack(path)
+    for s in aws_stack.aws_sites(center.plan):
+        rules = [r for sg, r in ingress(resources) if sg == f"{s.name}-sip-proxy" and r.get("prefixListIds")]
+        assert [(r["fromPort"], r["prefixListIds"]) for r in rules] == [(5061, [f"pl-route53-healthchecks-{s.region}"])], \
+            f"{s.name}-sip-proxy: health checkers' rule {rules}"

@@ -94,8 +94,9 @@ def _rule(protocol: str, ports: tuple[int, int], description: str, *, cidrs: lis
     return {"protocol": protocol, "from_port": ports[0], "to_port": ports[1], "description": description, **src}
 
 
-def ingress_rules(plan: Plan, site: SitePlan, role: str, edge: dict) -> list[dict]:
-    """A role's ingress at a site: the trunks' peers, the center's own networks, the admins; the world
+def ingress_rules(plan: Plan, site: SitePlan, role: str, edge: dict, health_checkers: str | None = None) -> list[dict]:
+    """A role's ingress at a site: the trunks' peers, the center's own networks, the admins, Route 53's
+    health checkers (the managed prefix list `health_checkers`) on the proxies' TLS port; the world
     only for SIP over TLS and RTP when the site's edge is declared public."""
     trunks = [t for t in plan.trunks if site.name in t.sites]
     rtp_role = "rtpengine" if site.rtpengines else "media"
@@ -109,6 +110,9 @@ def ingress_rules(plan: Plan, site: SitePlan, role: str, edge: dict) -> list[dic
                                    f"SIP ({t.transport}) from trunk {t.name}", peer=peer))
             if role == rtp_role:
                 rules.append(_rule("udp", rtp, f"RTP from trunk {t.name}", peer=peer))
+    if role == "sip-proxy" and health_checkers:
+        rules.append({"protocol": "tcp", "from_port": SIP_TLS_PORT, "to_port": SIP_TLS_PORT, "prefix_list_ids": [health_checkers],
+                      "description": "Route 53 health checks (AWS-managed prefix list)"})
     if edge.get("public"):
         if role == "sip-proxy":
             rules.append(_rule("tcp", (SIP_TLS_PORT, SIP_TLS_PORT), "SIP over TLS from anywhere (edge.public)", cidrs=[ANYWHERE]))
@@ -319,9 +323,11 @@ def _site(plan: Plan, s: SitePlan, provider: aws.Provider, files_of: dict, edge_
                                                          "aws secretsmanager put-secret-value)", tags=tags, opts=opts)
 
     edge_decl = {"address": "elastic-ip", "public": False} | edge_decl
+    health_checkers = aws.ec2.get_managed_prefix_list(name=f"com.amazonaws.{s.region}.route53-healthchecks",
+                                                      opts=pulumi.InvokeOptions(provider=provider)).id
     groups = {role: aws.ec2.SecurityGroup(
         f"{s.name}-{role}", vpc_id=vpc.id, description=f"trunkline {plan.center} {s.name}: {role}",
-        ingress=ingress_rules(plan, s, role, edge_decl),
+        ingress=ingress_rules(plan, s, role, edge_decl, health_checkers),
         egress=[_rule("-1", (0, 0), "packages, AWS APIs, carriers", cidrs=[ANYWHERE])], tags=tags, opts=opts)
         for role in dict.fromkeys(h.role for h in hosts)}
 

@@ -88,6 +88,8 @@ def _mocks_class():
                 return {"names": [f"{region}a", f"{region}b", f"{region}c"], "zoneIds": [], "id": region}
             if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
                 return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/preview", "userId": "preview", "id": ACCOUNT}
+            if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+                return {"id": f"pl-{args.args.get('name', 'list').rsplit('.', 1)[-1]}-{region}", "name": args.args.get("name")}
             if args.token == "aws:ec2/getAmi:getAmi":
                 return {"id": f"ami-debian12-{region}", "name": "debian-12-amd64-preview", "architecture": "x86_64"}
             return {}
