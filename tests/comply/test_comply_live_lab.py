@@ -96,6 +96,12 @@ def test_the_running_edge_passes_the_live_edge_controls(shop):
     assert not bad, bad
 
 
+def test_the_live_firewall_is_skipped_in_the_lab_which_loads_no_ruleset(shop):
+    path, _, _ = shop
+    result = comply(path, pack_ids=["pci-dss-4"], live="lab").result("baseline/live-firewall")
+    assert result.status == "skip" and "do not load their rendered nftables ruleset" in result.reason, (result.status, result.reason)
+
+
 def test_a_proxy_that_answers_strangers_fails_the_live_control_naming_it(shop):
     from trunkline.targets import lab
 

@@ -6,6 +6,7 @@
     blueprint.py    checks on the blueprint as written (places: FILE:LINE field.path)
     files.py        checks on the rendered files, in memory (places: HOST:/path:LINE)
     hosts.py        checks on running hosts through testinfra (places: HOST: COMMAND); the --live hook
+    nftables.py     the firewall read as the kernel applies it, and the plan's probes (files.py and hosts.py use it)
     waivers.py      InSpec-style waivers: control id, justification, expiration date
     evaluate.py     blueprint -> Report (one ControlResult per control, waivers applied)
     findings.py     Control, Pack, Place, Fail, NotApplicable, ControlResult, Report

@@ -29,11 +29,11 @@ def _evaluate(control: Control, subject: Center, packs: list[Pack], connect) -> 
         if connect is None:
             return ControlResult(control, "skip", reason="live host check: run with --live lab or --live onprem")
         fn = registry.lookup("hosts", control.check)
-        failures, errors, applied = host_checks.evaluate_hosts(fn, control.params, subject.plan, connect)
+        failures, errors, applied, skipped = host_checks.evaluate_hosts(fn, control.params, subject.plan, connect)
         if errors:
             return ControlResult(control, "error", failures, reason="; ".join(errors))
         if not applied:
-            return ControlResult(control, "skip", reason="no host of the plan has what this control checks")
+            return ControlResult(control, "skip", reason="; ".join(skipped) or "no host of the plan has what this control checks")
         return ControlResult(control, "fail" if failures else "pass", failures)
     try:
         if control.applies == "blueprint":

@@ -22,6 +22,7 @@ from trunkline.comply import registry
 from trunkline.comply.blueprint import secret_like
 from trunkline.comply.findings import Fail, NotApplicable, Place
 from trunkline.comply.kamcfg import Config, KamailioCfgError, Outcome, Request, parse_kamailio, run_request
+from trunkline.comply.nftables import NftError, parse_ruleset, violations
 from trunkline.durations import TMPFILES as TMPFILES_AGE, parse_span
 from trunkline.plan.topology import Plan
 from trunkline.render import RenderedFile
@@ -905,4 +906,36 @@ def hot_standby_rendered(ctx: FilesContext, min_media_nodes: int = 2) -> Result:
             if count < min_media_nodes:
                 out.append(ctx.fail(f, 0, f"dispatcher set {local.id} has {count} media node(s): no spare when one fails",
                                     f"give site {site.name} media.nodes: auto or {min_media_nodes}+"))
+    return out
+
+
+# --- the firewall ------------------------------------------------------------------------------------
+
+FIREWALL = "/etc/nftables.conf"
+
+
+@check
+def firewall_rendered(ctx: FilesContext) -> Result:
+    """Each on-prem host's rendered ruleset drops what it does not name, lets a stranger reach no port but
+    the media relay's RTP range, and lets in the SIP and RTP the plan sends the host (comply/nftables.py
+    follows the rules as the kernel does, for probes from the plan)."""
+    onprem = [h for h in ctx.plan.hosts if ctx.plan.site(h.site).kind == "onprem"]
+    if not onprem:
+        return NotApplicable("no on-prem host: a cloud site's firewall is its security groups")
+    out = []
+    for h in onprem:
+        f = ctx.of_host(h.name, FIREWALL)
+        if f is None:
+            out.append(ctx.fail(None, 0, "no firewall is rendered for this host: everything it listens on is open",
+                                "render templates/common/etc/nftables.conf.j2 for every on-prem host", host=h.name, path=FIREWALL))
+            continue
+        try:
+            ruleset = parse_ruleset(ctx.text(f))
+        except NftError as exc:
+            out.append(ctx.fail(f, 0, f"the ruleset cannot be followed: {exc}", "render the firewall from its template"))
+            continue
+        for message, rule in violations(ruleset, ctx.plan, h):
+            line = rule.line if rule else ctx.line_of(f, r"hook input .*policy")
+            out.append(ctx.fail(f, line, message, "render the firewall from templates/common/etc/nftables.conf.j2 (policy drop; "
+                                "SIP only from the trunks' peers and the site, RTP as the plan routes media)"))
     return out

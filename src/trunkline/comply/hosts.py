@@ -26,6 +26,7 @@ from typing import Any, Callable
 from trunkline.blueprint.models import format_duration, parse_duration
 from trunkline.comply import registry
 from trunkline.comply.findings import Fail, NotApplicable, Place
+from trunkline.comply.nftables import NftError, parse_ruleset, violations
 from trunkline.durations import SYSTEMD, parse_span
 from trunkline.errors import UsageError
 from trunkline.plan.topology import SIP_TLS_PORT, Host, Plan
@@ -453,29 +454,67 @@ def idle_logoff(host, plan_host: Host, plan: Plan, maximum: str = "15m", root: s
                   f"add /etc/profile.d/tmout.sh with 'readonly TMOUT={limit}; export TMOUT', or 'ChannelTimeout session={limit // 60}m' to sshd_config")]
 
 
+# --- the firewall ---------------------------------------------------------------------------------
+
+NFT_LIST = "nft list table inet trunkline"
+
+
+@check
+def firewall_loaded(host, plan_host: Host, plan: Plan, list_command: str = NFT_LIST, target: str | None = None) -> Result:
+    """The host's kernel holds the rendered `inet trunkline` table: the same address sets, input policy
+    drop, and the plan's probes answered as the plan says (comply/nftables.py reads the `nft list` output)."""
+    from trunkline.render import render_host
+
+    if plan.site(plan_host.site).kind != "onprem":
+        return NotApplicable("not an on-prem host: a cloud site's firewall is its security groups")
+    if target == "lab":
+        return NotApplicable("the lab's hosts are network namespaces of this machine that do not load their rendered "
+                             "nftables ruleset (it is placed in /etc, not loaded); checked on servers with --live onprem")
+    rendered = next((f for f in render_host(plan, plan_host) if f.path == "/etc/nftables.conf"), None)
+    if rendered is None:
+        return NotApplicable("no firewall is rendered for this host")
+    r = host.run(list_command)
+    fix = "load the rendered /etc/nftables.conf (systemctl reload nftables; the common role does it after placing the file)"
+    if r.rc != 0:
+        return [_fail(plan_host, list_command, f"no table inet trunkline is loaded: {_last_line((r.stderr or '') + (r.stdout or ''))}", fix)]
+    try:
+        live, want = parse_ruleset(r.stdout), parse_ruleset(rendered.content.decode())
+    except NftError as exc:
+        return [_fail(plan_host, list_command, f"the loaded table cannot be followed: {exc}", fix)]
+    out = [_fail(plan_host, list_command, f"set {name} holds {', '.join(live.members(name)) or 'nothing'}, the rendered one "
+                 f"{', '.join(want.members(name))}", fix)
+           for name in sorted(want.sets) if want.sets[name] and live.members(name) != want.members(name)]
+    out += [_fail(plan_host, list_command, f"as loaded: {message}", fix) for message, _ in violations(live, plan, plan_host)]
+    return out
+
+
 # --- running a control over the hosts -----------------------------------------------------------------
 
 
-def evaluate_hosts(fn: Callable, params: dict, plan: Plan, connect: Connect) -> tuple[list[Fail], list[str], bool]:
-    """(failures, errors, applied): errors are hosts the check could not run on."""
+def evaluate_hosts(fn: Callable, params: dict, plan: Plan, connect: Connect) -> tuple[list[Fail], list[str], bool, list[str]]:
+    """(failures, errors, applied, skipped): errors are hosts the check could not run on, skipped the
+    reasons it gave for the hosts it does not concern (said when it concerns none)."""
     failures: list[Fail] = []
     errors: list[str] = []
+    skipped: list[str] = []
     applied = False
     for plan_host in plan.hosts:
         try:
             host = connect(plan_host)
             if host is None:  # the target does not run this host (e.g. the lab scaled media nodes down)
                 continue
-            extra = {"vantage": getattr(connect, "vantage", None)} if "vantage" in inspect.signature(fn).parameters else {}
+            wanted = inspect.signature(fn).parameters  # where a check runs from (vantage) and which target it is on
+            extra = {k: getattr(connect, k, None) for k in ("vantage", "target") if k in wanted}
             result = fn(host, plan_host, plan, **params, **extra)
         except Exception as exc:  # a host that does not answer must not pass; say which and why
             errors.append(f"{plan_host.name}: {type(exc).__name__}: {exc}")
             continue
         if isinstance(result, NotApplicable):
+            skipped += [result.reason] if result.reason not in skipped else []
             continue
         applied = True
         failures.extend(result)
-    return failures, errors, applied
+    return failures, errors, applied, skipped
 
 
 class NamespaceRunner:
@@ -532,7 +571,7 @@ def live_connection(target: str, plan: Plan) -> Connect:
         def connect(h):
             return testinfra.get_host(f"trunkline-lab://{h.name}?namespace={plan.center}") if h.name in running else None
 
-        connect.vantage = lab_vantage(plan)
+        connect.vantage, connect.target = lab_vantage(plan), "lab"  # the lab loads no firewall (firewall_loaded)
         return connect
     if target == "onprem":
         from pathlib import Path

@@ -143,3 +143,17 @@ def test_placed_file_matches_the_render_manifest(name, entry):
 def test_placed_file_has_the_owner_group_and_mode_of_the_manifest(name, entry):
     f = host_of(name).file(entry["path"])
     assert (f.user, f.group, oct(f.mode)) == (entry["owner"], entry["group"], oct(int(entry["mode"], 8)))
+
+
+FIREWALLS = [(n, n) for n, h in sorted(HOSTS.items()) if any(f["path"] == "/etc/nftables.conf" for f in h["files"])]
+
+
+@pytest.mark.parametrize("name,_", FIREWALLS, ids=[n for n, _ in FIREWALLS])
+def test_nft_accepts_the_placed_firewall(name, _):
+    """The placed ruleset parses on the host itself (`nft -c`: checked, nothing loaded)."""
+    host = host_of(name)
+    nft = host.run("command -v nft || command -v /usr/sbin/nft").stdout.strip()
+    if not nft:
+        pytest.skip(f"nft is not installed on {name}")
+    result = host.run(f"{nft} -c -f /etc/nftables.conf")
+    assert result.rc == 0, f"nft -c rejects /etc/nftables.conf on {name}: {(result.stderr or result.stdout).strip()[-300:]}"
