@@ -18,7 +18,8 @@ from trunkline.blueprint.load import validate_data
 from trunkline.errors import BlueprintError
 from trunkline.plan.topology import MEDIA_SIP_PORT, Plan, build_plan
 from trunkline.center import load as load_center
-from trunkline.render import OUTPUTS, render_host
+from trunkline.render import render_host
+from trunkline.roles import OUTPUTS
 
 from shared import ROOT
 

@@ -7,7 +7,8 @@ included), each by the role whose <role>_template_dirs holds its template's fold
 reach it only as `HostJob.secrets`; operations that carry them are named, so their arguments
 are never attached to the operation's description.
 
-`apply_host(job)` runs every deploy a host's role needs, in the order site.yml runs the roles.
+`apply_host(job)` runs every deploy a host's role needs (the role catalogue, trunkline/roles.py), in the
+order site.yml runs the roles.
 Handlers work as in Ansible: an operation that changes something notifies a topic
 (`restart kamailio`); at the end of the play the topic's operations run, validation first,
 each with `_if` so it runs only when a notifying operation changed something.
@@ -25,15 +26,11 @@ from ruamel.yaml import YAML
 from trunkline import secrets as secret_marker
 from trunkline.paths import ROLES
 from trunkline.render.escape import secret_value
+from trunkline.roles import CATALOGUE
 
 
-# plan role -> roles/deploys in the order site.yml applies them (common first, on every host)
-ROLE_DEPLOYS = {
-    "sip-proxy": ["kamailio", "tls", "keepalived"],
-    "rtpengine": ["rtpengine"],
-    "media": ["freeswitch"],
-    "recording": ["recording_storage"],
-}
+# plan role -> roles/deploys in the order site.yml applies them (common first, on every host): the role catalogue's
+ROLE_DEPLOYS = {name: list(role.deploys) for name, role in CATALOGUE.items() if name != "common"}
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Plan -> files: each host's configuration at the path it takes on the server.
 
-The output map below says which templates a role gets. A template's place under templates/
+The role catalogue (trunkline/roles.py) says which templates a role gets. A template's place under templates/
 mirrors its target path: templates/kamailio/etc/kamailio/kamailio.cfg.j2 is written to
 <out>/<host>/etc/kamailio/kamailio.cfg. Rendering is atomic: everything goes into a temporary
 folder beside the output, which replaces the output only when every template rendered. An
@@ -33,95 +33,11 @@ from trunkline import secrets as secret_marker
 from trunkline.errors import CheckError, RenderError, UsageError
 from trunkline.paths import TEMPLATES
 from trunkline.plan import topology
-from trunkline.plan.topology import RTP_PORTS, Host, Plan, SitePlan
+from trunkline.plan.topology import Host, Plan, SitePlan
 from trunkline.render import escape
+from trunkline.roles import COMMON, OUTPUTS
 
 MANIFEST = "manifest.json"
-
-
-@dataclass(frozen=True)
-class Output:
-    template: str  # relative to templates/
-    when: Callable[[Plan, Host], bool] = lambda plan, host: True
-    mode: str = "0644"
-    owner: str = "root"
-    group: str = "root"
-
-    @property
-    def target(self) -> str:
-        """/etc/kamailio/kamailio.cfg for kamailio/etc/kamailio/kamailio.cfg.j2"""
-        return "/" + self.template.split("/", 1)[1].removesuffix(".j2")
-
-
-def _pair(plan: Plan, host: Host) -> bool:
-    return host.ha is not None
-
-
-def _recording(plan: Plan, host: Host) -> bool:
-    return plan.recording["mode"] != "none"
-
-
-def _onprem(plan: Plan, host: Host) -> bool:
-    """Hosts trunkline manages itself (a cloud site's hosts belong to the cloud target)."""
-    return plan.site(host.site).kind == "onprem"
-
-
-def _recording_over_nfs(plan: Plan, host: Host) -> bool:
-    """rtpengine-recording mounts the site's store when recordings go to an NFS store there."""
-    rec = plan.recording
-    return rec["mode"] != "none" and rec["storage"]["kind"] == "nfs" and bool(plan.hosts_of(host.site, "recording"))
-
-
-# every host, whatever its role
-COMMON: list[Output] = [
-    Output("common/etc/systemd/journald.conf.d/trunkline-retention.conf.j2"),
-    Output("common/etc/nftables.conf.j2", when=_onprem, mode="0755"),
-    Output("common/etc/timezone.j2", when=_onprem),  # the name only (no header): /etc/localtime links to it
-]
-
-# role -> files. Private keys are not rendered: the tls role places them (apply time).
-OUTPUTS: dict[str, list[Output]] = {
-    "sip-proxy": [
-        Output("kamailio/etc/kamailio/kamailio.cfg.j2", mode="0640", group="kamailio"),
-        Output("kamailio/etc/kamailio/dispatcher.list.j2", mode="0640", group="kamailio"),
-        Output("kamailio/etc/kamailio/tls.cfg.j2", mode="0640", group="kamailio"),
-        Output("kamailio/etc/default/kamailio.j2"),
-        Output("kamailio/etc/systemd/system/kamailio.service.d/trunkline.conf.j2"),
-        Output("keepalived/etc/keepalived/keepalived.conf.j2", when=_pair, mode="0640"),
-        Output("keepalived/etc/keepalived/check_kamailio.sh.j2", when=_pair, mode="0755"),
-    ],
-    "rtpengine": [
-        Output("rtpengine/etc/rtpengine/rtpengine.conf.j2"),
-        Output("rtpengine/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf.j2"),
-        Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2", when=_recording),
-        Output("rtpengine/etc/default/rtpengine-recording-daemon.j2", when=_recording_over_nfs),
-    ],
-    "media": [
-        Output("freeswitch/etc/freeswitch/freeswitch.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/vars.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/switch.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/console.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/logfile.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/event_socket.conf.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/sofia.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/db.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/local_stream.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/ivr.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/post_load_modules.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/opus.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/modules.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/autoload_configs/callcenter.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/sip_profiles/internal.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/sip_profiles/external.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/dialplan/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
-        Output("freeswitch/etc/freeswitch/ivr_menus/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
-    ],
-    "recording": [
-        Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2"),
-        Output("recording/etc/exports.d/trunkline.exports.j2", when=lambda plan, host: plan.recording["storage"]["kind"] == "nfs"),
-        Output("recording/etc/default/trunkline-retention.j2"),
-    ],
-}
 
 
 def header_for(plan: Plan, template: str, comment: str) -> str:

@@ -16,10 +16,9 @@ from typing import Callable
 
 from trunkline.center import Center
 from trunkline.plan.topology import MEDIA_SIP_PORT, RTP_PORTS, Plan
+from trunkline.roles import processes
 
 HERE = Path(__file__).parent
-LAB_PROCESSES = {"sip-proxy": ["kamailio", "keepalived"], "rtpengine": ["rtpengine"], "media": ["sipp"], "recording": []}
-SERVER_PROCESSES = {"sip-proxy": ["kamailio", "keepalived"], "rtpengine": ["rtpengine"], "media": ["freeswitch"], "recording": []}
 
 
 def _certificate_path(tree: Path, host: str) -> str:
@@ -33,13 +32,12 @@ def _certificate_path(tree: Path, host: str) -> str:
 
 def suite_spec(plan: Plan, tree: Path, target: str, hostspec: Callable[[str], str], secrets_resolved: bool) -> dict:
     manifest = json.loads((tree / "manifest.json").read_text())
-    processes = LAB_PROCESSES if target == "lab" else SERVER_PROCESSES
     hosts = {}
     for h in plan.hosts:
         trunks_here = [t for t in plan.trunks if h.site in t.sites]
         hosts[h.name] = {
             "hostspec": hostspec(h.name), "role": h.role, "site": h.site, "address": h.address,
-            "interface": h.interface, "processes": [p for p in processes[h.role] if p != "keepalived" or h.ha],
+            "interface": h.interface, "processes": processes(h, target),
             "tls": any(t.transport == "tls" for t in trunks_here), "certificate": _certificate_path(tree, h.name),
             "files": [{k: e[k] for k in ("path", "sha256", "owner", "group", "mode", "secrets")}
                       for e in manifest["files"] if e["host"] == h.name],

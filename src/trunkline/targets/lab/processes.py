@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
+from trunkline.roles import lab_programs
 from trunkline.targets.lab.shell import in_host
 from trunkline.targets.lab.state import LAB_SRC, LabError, LabState, Proc
 from trunkline.targets.lab.units import unit_command, unit_umask
@@ -80,14 +81,8 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
 
 
 def services(plan: Plan, host: Host) -> list[str]:
-    """What runs on a host in the lab, in start order."""
-    if host.role == "sip-proxy":
-        return ["kamailio"] + (["keepalived"] if host.ha else [])
-    if host.role == "rtpengine":
-        return ["rtpengine"]
-    if host.role == "media":
-        return ["sipp-uas"]  # FreeSWITCH is not packaged for Debian 12: SIPp answers in its place
-    return []
+    """What runs on a host in the lab, in start order (the role catalogue's lab programs)."""
+    return lab_programs(host)
 
 
 def start_host(state: LabState, plan: Plan, host: Host, only: str | None = None) -> list[Proc]:

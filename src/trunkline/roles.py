@@ -1,0 +1,169 @@
+"""The role catalogue: what each role of the plan is, in one table that render, deploys, verify and the lab read.
+
+    CATALOGUE[role].outputs           the files render/ makes for it: templates/<folder>/..., mode, owner, when
+    CATALOGUE[role].deploys           its Ansible roles (roles/<name>/, site.yml's play for its group), which are
+                                      also its pyinfra deploys (trunkline/deploys/<name>.py), in the order applied
+    CATALOGUE[role].lab               the programs the lab starts on it (targets/lab: argv_for), in start order
+    CATALOGUE[role].lab_processes     what verify finds running there in the lab; server_processes on servers
+    CATALOGUE[role].ports             what it serves, as its firewall opens it (templates/common/etc/nftables.conf.j2)
+
+The roles are the plan's (sip-proxy, rtpengine, media, recording) and "common": what every host gets
+(its files, the common Ansible role and deploy, applied first). Programs in PAIR_ONLY run only on a
+proxy of an HA pair. A template's folder under templates/ says which Ansible role places its file
+(each role's <role>_template_dirs); tests/onprem/test_role_catalogue.py checks site.yml, roles/ and
+templates/ against this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from trunkline.plan.topology import (FREESWITCH_RTP_PORTS, MEDIA_SIP_PORT, NFS_PORTS, RTP_PORTS, RTPENGINE_NG_PORT, SIP_PORT,
+                                     SIP_TLS_PORT, Host, Plan)
+
+
+@dataclass(frozen=True)
+class Output:
+    template: str  # relative to templates/
+    when: Callable[[Plan, Host], bool] = lambda plan, host: True
+    mode: str = "0644"
+    owner: str = "root"
+    group: str = "root"
+    header: bool = True  # False: the file's format has no comments, so no managed-by line (/etc/timezone)
+
+    @property
+    def target(self) -> str:
+        """/etc/kamailio/kamailio.cfg for kamailio/etc/kamailio/kamailio.cfg.j2"""
+        return "/" + self.template.split("/", 1)[1].removesuffix(".j2")
+
+
+def _pair(plan: Plan, host: Host) -> bool:
+    return host.ha is not None
+
+
+def _recording(plan: Plan, host: Host) -> bool:
+    return plan.recording["mode"] != "none"
+
+
+def _onprem(plan: Plan, host: Host) -> bool:
+    """Hosts trunkline manages itself (a cloud site's hosts belong to the cloud target)."""
+    return plan.site(host.site).kind == "onprem"
+
+
+def _recording_over_nfs(plan: Plan, host: Host) -> bool:
+    """rtpengine-recording mounts the site's store when recordings go to an NFS store there."""
+    rec = plan.recording
+    return rec["mode"] != "none" and rec["storage"]["kind"] == "nfs" and bool(plan.hosts_of(host.site, "recording"))
+
+
+# every host, whatever its role
+_COMMON = (
+    Output("common/etc/systemd/journald.conf.d/trunkline-retention.conf.j2"),
+    Output("common/etc/nftables.conf.j2", when=_onprem, mode="0755"),
+    Output("common/etc/timezone.j2", when=_onprem, header=False),  # the zone's name alone: /etc/localtime links to it
+)
+
+
+@dataclass(frozen=True)
+class Role:
+    outputs: tuple[Output, ...]
+    deploys: tuple[str, ...]
+    lab: tuple[str, ...] = ()
+    lab_processes: tuple[str, ...] = ()
+    server_processes: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()  # proto/port, proto/first-last; vrrp: IP protocol 112
+
+
+def _span(ports: tuple[int, int]) -> str:
+    return f"{ports[0]}-{ports[1]}"
+
+
+# Private keys are not rendered: the tls role places them (apply time).
+CATALOGUE: dict[str, Role] = {
+    "common": Role(_COMMON, ("common",), ports=("tcp/22",)),  # SSH: the site's ssh.port, from the admin networks
+    "sip-proxy": Role(
+        outputs=(
+            Output("kamailio/etc/kamailio/kamailio.cfg.j2", mode="0640", group="kamailio"),
+            Output("kamailio/etc/kamailio/dispatcher.list.j2", mode="0640", group="kamailio"),
+            Output("kamailio/etc/kamailio/tls.cfg.j2", mode="0640", group="kamailio"),
+            Output("kamailio/etc/default/kamailio.j2"),
+            Output("kamailio/etc/systemd/system/kamailio.service.d/trunkline.conf.j2"),
+            Output("keepalived/etc/keepalived/keepalived.conf.j2", when=_pair, mode="0640"),
+            Output("keepalived/etc/keepalived/check_kamailio.sh.j2", when=_pair, mode="0755"),
+        ),
+        deploys=("kamailio", "tls", "keepalived"),
+        lab=("kamailio", "keepalived"),
+        lab_processes=("kamailio", "keepalived"),
+        server_processes=("kamailio", "keepalived"),
+        ports=(f"udp/{SIP_PORT}", f"tcp/{SIP_PORT}", f"tcp/{SIP_TLS_PORT}", "vrrp"),  # and the trunks' own ports
+    ),
+    "rtpengine": Role(
+        outputs=(
+            Output("rtpengine/etc/rtpengine/rtpengine.conf.j2"),
+            Output("rtpengine/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf.j2"),
+            Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2", when=_recording),
+            Output("rtpengine/etc/default/rtpengine-recording-daemon.j2", when=_recording_over_nfs),
+        ),
+        deploys=("rtpengine",),
+        lab=("rtpengine",),
+        lab_processes=("rtpengine",),
+        server_processes=("rtpengine",),
+        ports=(f"udp/{RTPENGINE_NG_PORT}", f"udp/{_span(RTP_PORTS)}"),
+    ),
+    "media": Role(
+        outputs=(
+            Output("freeswitch/etc/freeswitch/freeswitch.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/vars.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/switch.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/console.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/logfile.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/event_socket.conf.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/sofia.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/db.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/local_stream.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/ivr.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/post_load_modules.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/opus.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/modules.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/callcenter.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/sip_profiles/internal.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/sip_profiles/external.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/dialplan/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/ivr_menus/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
+        ),
+        deploys=("freeswitch",),
+        lab=("sipp-uas",),  # FreeSWITCH is not packaged for Debian 12: in the lab SIPp answers in its place
+        lab_processes=("sipp",),
+        server_processes=("freeswitch",),
+        ports=(f"udp/{MEDIA_SIP_PORT}", f"tcp/{MEDIA_SIP_PORT}", f"udp/{_span(FREESWITCH_RTP_PORTS)}"),
+    ),
+    "recording": Role(
+        outputs=(
+            Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2"),
+            Output("recording/etc/exports.d/trunkline.exports.j2", when=lambda plan, host: plan.recording["storage"]["kind"] == "nfs"),
+            Output("recording/etc/default/trunkline-retention.j2"),
+        ),
+        deploys=("recording_storage",),
+        ports=tuple(f"{p}/{n}" for n in NFS_PORTS for p in ("tcp", "udp")),  # NFS for the site's rtpengines
+    ),
+}
+PAIR_ONLY = {"keepalived"}  # runs only on a proxy of an HA pair (it holds the VIP)
+
+COMMON = CATALOGUE["common"].outputs  # every host, whatever its role
+OUTPUTS = {name: role.outputs for name, role in CATALOGUE.items() if name != "common"}  # plan role -> its files
+
+
+def _on(host: Host, names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if n not in PAIR_ONLY or host.ha]
+
+
+def lab_programs(host: Host) -> list[str]:
+    """What the lab starts on a host, in start order."""
+    return _on(host, CATALOGUE[host.role].lab)
+
+
+def processes(host: Host, target: str) -> list[str]:
+    """What verify expects running on a host: in the lab (target "lab") or on servers."""
+    role = CATALOGUE[host.role]
+    return _on(host, role.lab_processes if target == "lab" else role.server_processes)
