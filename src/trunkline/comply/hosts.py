@@ -10,8 +10,9 @@ so the same check runs against a debootstrap root or a crafted tree from outside
 
 `evaluate_hosts(check, params, plan, connect)` runs one control over every plan host, with
 `connect(plan_host) -> testinfra host` (or None: the target does not run that host).
-`live_connection(target, plan)` gives that `connect` for `--live lab|onprem`; until those
-targets are wired to it, it raises UsageError ("live checks need a running target: ...").
+`live_connection(target, plan)` gives that `connect` for `--live lab|onprem`, over the target's
+connections (targets/connection.py); UsageError ("live checks need a running target: ...") when
+the target is not there.
 """
 
 from __future__ import annotations
@@ -517,70 +518,43 @@ def evaluate_hosts(fn: Callable, params: dict, plan: Plan, connect: Connect) -> 
     return failures, errors, applied, skipped
 
 
-class NamespaceRunner:
-    """Runs shell commands in a network namespace of the lab (a carrier's or the stranger's), testinfra style."""
-
-    def __init__(self, ns: str):
-        self.ns = ns
-
-    def run(self, command: str):
-        import subprocess
-        from types import SimpleNamespace
-
-        proc = subprocess.run(["ip", "netns", "exec", self.ns, "sh", "-c", command], capture_output=True, text=True, timeout=60)
-        return SimpleNamespace(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
-
-
 def lab_vantage(plan: Plan):
     """vantage(kind, plan_host) -> (runner, source address) in the lab: 'peer' is the carrier namespace of a
-    trunk ending at the host's site, 'stranger' the lab's stranger namespace (else the site gateway in the
-    core namespace, an address no trunk lists)."""
+    trunk ending at the host's site, 'stranger' the lab's stranger namespace (an address no trunk lists)."""
     from trunkline.targets import lab
+    from trunkline.targets.connection import lab_namespace
 
     def vantage(kind: str, plan_host: Host):
         if kind == "peer":
             trunk = next((t for t in plan.trunks if plan_host.site in t.sites), None)
-            return (NamespaceRunner(lab.carrier_ns(plan.center, trunk.name)), trunk.peers[0]) if trunk else None
+            return (lab_namespace(lab.carrier_ns(plan.center, trunk.name)), trunk.peers[0]) if trunk else None
         if kind == "stranger":
-            if hasattr(lab, "stranger_ns") and hasattr(lab, "STRANGER"):
-                return NamespaceRunner(lab.stranger_ns(plan.center)), lab.STRANGER
-            return NamespaceRunner(lab.core_ns(plan.center)), plan.site(plan_host.site).gateway
+            return lab_namespace(lab.stranger_ns(plan.center)), lab.STRANGER
         return None
 
     return vantage
 
 
 def live_connection(target: str, plan: Plan) -> Connect:
-    """`connect(plan_host) -> testinfra host` for --live TARGET (None: the target does not run that host).
+    """`connect(plan_host) -> testinfra host` for --live TARGET (None: the target does not run that host),
+    over the target's connections (targets/connection.py).
 
-    lab: the running lab of the center (the same backend `trunkline verify` uses; media nodes the
-    lab scaled away are None); onprem: SSH, as written by `trunkline inventory`.
+    lab: the running lab of the center (media nodes the lab scaled away are None); onprem: SSH, as
+    written by `trunkline inventory` in inventories/<center>/.
     """
-    import testinfra
+    from trunkline.targets.connection import TARGETS, connect as reach
+    from trunkline.verify.backend import testinfra_host
+
+    if target not in TARGETS:
+        raise UsageError(f"--live {target}: not a target; use lab or onprem")
+    try:
+        connections = reach(plan, target)
+    except UsageError as exc:
+        raise UsageError(f"live checks need a running target: {exc}") from None
+
+    def connect(h):
+        return testinfra_host(connections[h.name]) if h.name in connections else None
 
     if target == "lab":
-        from trunkline.targets.lab import LabState
-        from trunkline.verify.backend import register
-
-        state = LabState.load(plan.center)
-        if not state or not state.ready:
-            raise UsageError(f"live checks need a running target: no lab of {plan.center} is up; run trunkline up BLUEPRINT first")
-        register()
-        running = {h.name for h in state.plan().hosts}
-
-        def connect(h):
-            return testinfra.get_host(f"trunkline-lab://{h.name}?namespace={plan.center}") if h.name in running else None
-
         connect.vantage, connect.target = lab_vantage(plan), "lab"  # the lab loads no firewall (firewall_loaded)
-        return connect
-    if target == "onprem":
-        from pathlib import Path
-
-        from trunkline.targets.inventory import read_ssh_targets
-
-        inventory = Path("inventories") / plan.center
-        if not inventory.exists():
-            raise UsageError(f"live checks need a running target: {inventory} does not exist; write it with trunkline inventory BLUEPRINT")
-        targets = read_ssh_targets(inventory)
-        return lambda h: testinfra.get_host(targets[h.name].testinfra_spec()) if h.name in targets else None
-    raise UsageError(f"--live {target}: not a target; use lab or onprem")
+    return connect

@@ -46,6 +46,7 @@ from trunkline.errors import TrunklineError, UsageError
 from trunkline.paths import ANSIBLE, ROLES, SITE_PLAYBOOK as SITE
 from trunkline.plan.topology import Host, Plan
 from trunkline.targets import inventory as inv
+from trunkline.targets.connection import Connection, Unreachable, connect
 
 ENGINES = ("pyinfra", "ansible")
 POLICY_RC_D = "#!/bin/sh\n# written by trunkline: this root is a chroot; package scripts must not start daemons on the machine it lives on\nexit 101\n"
@@ -352,10 +353,11 @@ def apply(center: Center, *, engine: str = "pyinfra", limit: list[str] | None = 
         for h in hosts:
             prepare_chroot(Path(chroot) / h.name, engine)
     started = time.monotonic()
+    reach = connect(plan, "onprem", chroot=chroot, inventory=inventory, hosts=[j.name for j in jobs])
     if engine == "pyinfra":
-        results = run_pyinfra(jobs, loaded, chroot, dry_run, progress)
+        results = run_pyinfra(jobs, reach, dry_run, progress)
     else:
-        results = run_ansible(jobs, inventory, build, chroot, secrets, dry_run, progress)
+        results = run_ansible(jobs, inventory, build, reach, secrets, dry_run, progress)
     return ApplyReport(engine, dry_run, time.monotonic() - started, [results[j.name] for j in jobs], str(build), str(inventory), written)
 
 
@@ -375,40 +377,19 @@ def _quiet_pyinfra() -> Iterator[None]:
         logger.handlers, logger.propagate, hub.exception_stream = saved
 
 
-def _pyinfra_names(hosts: list[str], loaded: inv.Inventory, chroot: Path | None) -> list[tuple[str, dict]]:
-    """pyinfra's inventory: @chroot/DIR/<host>, or the host name with SSH data from the inventory."""
-    names = []
-    for name in hosts:
-        if chroot:
-            names.append((f"@chroot/{(Path(chroot) / name).absolute()}", {"trunkline_host": name}))
-            continue
-        v = loaded.hosts[name]
-        data = {"trunkline_host": name, "ssh_hostname": str(v.get("ansible_host", name)),
-                "ssh_user": v.get("ansible_user", "root"), "ssh_port": int(v.get("ansible_port", 22))}
-        if v.get("ansible_ssh_private_key_file"):
-            data["ssh_key"] = os.path.expanduser(v["ansible_ssh_private_key_file"])
-        if v.get("trunkline_bastion"):  # ProxyJump is read from the inventory's ssh_config, by host name
-            data.pop("ssh_hostname")
-            data["ssh_config_file"] = str(loaded.dir / "ssh_config")
-        # pyinfra's own connection settings (ssh_known_hosts_file, ssh_strict_host_key_checking...)
-        # may be set in the inventory too; Ansible ignores them
-        data.update({k: v2 for k, v2 in v.items() if k.startswith("ssh_") and k not in data})
-        names.append((name, data))  # pyinfra connects to ssh_hostname; the name is for people
-    return names
-
-
-def _connect(hosts: list[str], loaded: inv.Inventory, chroot: Path | None, check_for_changes: bool):
+def _connect(connections: dict[str, Connection], check_for_changes: bool):
+    """pyinfra's state over the hosts, each reached as its connection says (@chroot/DIR or SSH)."""
     from pyinfra.api import Config, Inventory, State
     from pyinfra.api.connect import connect_all
 
-    inventory = Inventory((_pyinfra_names(hosts, loaded, chroot), {}))
-    state = State(inventory, Config(PARALLEL=max(1, len(hosts)), CONNECT_TIMEOUT=10), check_for_changes=check_for_changes)
+    inventory = Inventory(([c.pyinfra_host() for c in connections.values()], {}))
+    state = State(inventory, Config(PARALLEL=max(1, len(connections)), CONNECT_TIMEOUT=10), check_for_changes=check_for_changes)
     connect_all(state)
     by_host = {h.data.trunkline_host: h for h in inventory}
     return state, by_host
 
 
-def run_pyinfra(jobs, loaded: inv.Inventory, chroot: Path | None, dry_run: bool, progress: Progress) -> dict[str, HostResult]:
+def run_pyinfra(jobs, connections: dict[str, Connection], dry_run: bool, progress: Progress) -> dict[str, HostResult]:
     from pyinfra.api.connect import disconnect_all
     from pyinfra.api.deploy import add_deploy
     from pyinfra.api.exceptions import PyinfraError
@@ -419,7 +400,7 @@ def run_pyinfra(jobs, loaded: inv.Inventory, chroot: Path | None, dry_run: bool,
 
     results = {j.name: HostResult(j.name) for j in jobs}
     with _quiet_pyinfra():
-        state, by_host = _connect([j.name for j in jobs], loaded, chroot, check_for_changes=dry_run)
+        state, by_host = _connect(connections, check_for_changes=dry_run)
         try:
             for job in jobs:
                 if by_host[job.name] not in state.activated_hosts or by_host[job.name] in state.failed_hosts:
@@ -525,22 +506,16 @@ def ansible_env(secrets: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def chroot_inventory(names: list[str], chroot: Path) -> dict:
-    """A second inventory source: each host is chroot/<host> on this machine, its services left alone."""
-    hosts = {}
-    for name in names:
-        hosts[name] = {**inv.chroot_vars(), "ansible_host": str((Path(chroot) / name).absolute())}
-    return {"all": {"hosts": hosts}}
-
-
-def run_ansible(jobs, inventory: Path, build: Path, chroot: Path | None, secrets: dict[str, str], dry_run: bool,
-                progress: Progress) -> dict[str, HostResult]:
+def run_ansible(jobs, inventory: Path, build: Path, connections: dict[str, Connection], secrets: dict[str, str],
+                dry_run: bool, progress: Progress) -> dict[str, HostResult]:
     results = {j.name: HostResult(j.name) for j in jobs}
     with tempfile.TemporaryDirectory(prefix="trunkline-ansible-") as tmp:
         cmd = [ansible_playbook(), "-i", str(inventory / "hosts.yml")]
-        if chroot:
-            overlay = Path(tmp) / "chroot.yml"
-            overlay.write_text(json.dumps(chroot_inventory([j.name for j in jobs], chroot)))
+        # a second inventory source with what the connections add (a chroot's: community.general.chroot)
+        added = {name: v for name, c in connections.items() if (v := c.ansible_vars())}
+        if added:
+            overlay = Path(tmp) / "connections.yml"
+            overlay.write_text(json.dumps({"all": {"hosts": added}}))
             cmd += ["-i", str(overlay)]
         extra = {"trunkline_render_dir": str(build)}
         cmd += [str(SITE), "--limit", ",".join(j.name for j in jobs), "-e", json.dumps(extra), "--forks", str(min(20, max(1, len(jobs))))]
@@ -602,46 +577,35 @@ def matches_around_markers(rendered: str, found: str) -> bool:
 
 def drift(center: Center, *, limit: list[str] | None = None, chroot: Path | None = None,
           inventory: Path | None = None) -> list[Drift]:
-    """What differs between each host and the plan's files; [] when nothing does."""
-    import io
-
-    from pyinfra.api.connect import disconnect_all
-    from pyinfra.facts.files import File
-
+    """What differs between each host and the plan's files; [] when nothing does. Each host is read
+    through its connection: one command for every file's mode, owner, group and checksum, and the
+    files with secrets themselves (compared around the markers)."""
     plan = center.plan
     hosts = select_hosts(plan, limit)
     expected = expected_files(plan, hosts)
-    if chroot:
-        loaded = inv.Inventory(Path("."), {h.name: {} for h in hosts}, {})
-    else:
-        loaded = inv.load_inventory(Path(inventory or Path("inventories") / plan.center))
+    reach = connect(plan, "onprem", chroot=chroot, inventory=inventory, hosts=[h.name for h in hosts])
     out: list[Drift] = []
-    with _quiet_pyinfra():
-        state, by_host = _connect([h.name for h in hosts], loaded, chroot, check_for_changes=False)
+    for h in hosts:
         try:
-            for h in hosts:
-                host = by_host[h.name]
-                if host not in state.activated_hosts:
-                    out.append(Drift(h.name, "", "unreachable", "", "could not connect"))
-                    continue
-                for f in expected[h.name]:
-                    info = host.get_fact(File, path=f.path)
-                    if not info:
-                        out.append(Drift(h.name, f.path, "missing", f.sha256[:12], ""))
-                        continue
-                    buf = io.BytesIO()
-                    host.get_file(f.path, buf)
-                    data = buf.getvalue()
-                    same = (matches_around_markers(f.content.decode(), data.decode(errors="replace")) if f.secrets
-                            else inv.sha256(data) == f.sha256)
-                    if not same:
-                        out.append(Drift(h.name, f.path, "content", f.sha256[:12], inv.sha256(data)[:12]))
-                    if int(str(info["mode"]), 8) != int(f.mode, 8):  # pyinfra gives 640 for 0640
-                        out.append(Drift(h.name, f.path, "mode", f.mode, f"0{info['mode']}"))
-                    if info["user"] != f.owner:
-                        out.append(Drift(h.name, f.path, "owner", f.owner, str(info["user"])))
-                    if info["group"] != f.group:
-                        out.append(Drift(h.name, f.path, "group", f.group, str(info["group"])))
-        finally:
-            disconnect_all(state)
+            if h.name not in reach:
+                raise Unreachable(f"{h.name} is not in the inventory")
+            found = reach[h.name].stat([f.path for f in expected[h.name]])
+        except Unreachable as exc:
+            out.append(Drift(h.name, "", "unreachable", "", str(exc)))
+            continue
+        for f in expected[h.name]:
+            info = found.get(f.path)
+            if info is None:
+                out.append(Drift(h.name, f.path, "missing", f.sha256[:12], ""))
+                continue
+            same = (matches_around_markers(f.content.decode(), reach[h.name].get(f.path).decode(errors="replace")) if f.secrets
+                    else info.sha256 == f.sha256)
+            if not same:
+                out.append(Drift(h.name, f.path, "content", f.sha256[:12], info.sha256[:12]))
+            if int(info.mode, 8) != int(f.mode, 8):  # stat gives 640 for 0640
+                out.append(Drift(h.name, f.path, "mode", f.mode, f"0{info.mode}"))
+            if info.owner != f.owner:
+                out.append(Drift(h.name, f.path, "owner", f.owner, info.owner))
+            if info.group != f.group:
+                out.append(Drift(h.name, f.path, "group", f.group, info.group))
     return out
