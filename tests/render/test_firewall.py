@@ -128,3 +128,16 @@ def test_the_render_check_rejects_a_broken_firewall(plan, tmp_path):
     (tmp_path / "etc" / "nftables.conf").write_text(firewall(plan, "sh-dc1-sip1").replace("policy drop;", "policy dorp;", 1))
     checker, status, detail = check_file(tmp_path, FIREWALL)
     assert (checker, status) == ("nft -c", "failed") and "dorp" in detail
+
+
+def test_the_settings_files_sh_sources_are_checked_by_sh(tmp_path):
+    """/etc/default/trunkline-retention (sourced by the retention job) and rtpengine-recording-daemon's
+    NFS settings were made outside render/ before; now render's check runs sh -n on them."""
+    plan = load_center(ROOT / "blueprints" / "clinic.yaml").plan
+    rec = plan.hosts_of(plan.sites[0].name, "recording")[0]
+    text = next(f.content.decode() for f in render_host(plan, rec) if f.path == "/etc/default/trunkline-retention")
+    (tmp_path / "etc" / "default").mkdir(parents=True)
+    (tmp_path / "etc" / "default" / "trunkline-retention").write_text(text)
+    assert check_file(tmp_path, "/etc/default/trunkline-retention") == ("sh -n", "passed", "")
+    (tmp_path / "etc" / "default" / "trunkline-retention").write_text(text.replace("TRUNKLINE_RETENTION_DIR=", "TRUNKLINE_RETENTION_DIR='"))
+    assert check_file(tmp_path, "/etc/default/trunkline-retention")[:2] == ("sh -n", "failed")

@@ -2,7 +2,8 @@
 
 Each file of a render tree goes to the program that will read it on the server:
 `kamailio -c` for kamailio.cfg (with its include paths pointed into the tree), `keepalived -t`
-for keepalived.conf, `nft -c` for the firewall (nftables.conf), `sh -n` for scripts, an XML parser for FreeSWITCH, an INI parser for
+for keepalived.conf, `nft -c` for the firewall (nftables.conf), `sh -n` for scripts and the
+/etc/default files they source, an XML parser for FreeSWITCH, an INI parser for
 rtpengine, and trunkline's own parser for dispatcher.list (kamailio -c does not read it).
 A program that is not installed is reported as skipped, never as passed.
 
@@ -153,7 +154,7 @@ def check_file(tree: Path, target: str) -> tuple[str, str, str] | None:
         return check_ini(path, "rtpengine")
     if name == "rtpengine-recording.conf":
         return check_ini(path, "rtpengine-recording")
-    if name.endswith(".sh"):
+    if name.endswith(".sh") or target.startswith("/etc/default/"):  # /etc/default files are sourced by sh
         return check_shell(path)
     return None
 
