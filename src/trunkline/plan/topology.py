@@ -23,7 +23,7 @@ import ipaddress
 import json
 import math
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from trunkline.blueprint.models import Blueprint, Site
 from trunkline.errors import PlanError
@@ -152,6 +152,7 @@ class SitePlan(_Data):
     mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
     ssh: SshPlan | None = None  # on-prem sites: how targets reach the hosts
 
+    @computed_field  # in the plan's JSON too: templates rendered elsewhere (benchmarks: ansible-core) see it
     @property
     def ssh_port(self) -> int:
         return (self.ssh or SshPlan()).port
