@@ -148,12 +148,12 @@ _CLAUSES = [
     (r"(ip6?) saddr (!= )?(@\w+|\{[^}]*\}|\S+)",
      lambda rs, m, a, p, n: (a.version == (6 if m[1] == "ip6" else 4)) and (_in_set(rs, m[3], a) != bool(m[2]))),
     (r"meta nfproto (ipv4|ipv6)", lambda rs, m, a, p, n: a.version == int(m[1][-1])),
-    (r"meta l4proto " + _PORTS, lambda rs, m, a, p, n: p in {w.strip() for w in m[1].strip("{} ").split(",")}),
+    (r"meta l4proto " + _PORTS, lambda rs, m, a, p, n: bool({p, str(PROTOCOLS[p])} & {w.strip() for w in m[1].strip("{} ").split(",")})),
     (r"(tcp|udp) dport " + _PORTS, lambda rs, m, a, p, n: p == m[1] and any(lo <= n <= hi for lo, hi in _ports(m[2]))),
     (r"th dport " + _PORTS, lambda rs, m, a, p, n: any(lo <= n <= hi for lo, hi in _ports(m[1]))),
     (r"ip6? (?:protocol|nexthdr) (\S+)", lambda rs, m, a, p, n: m[1] in (p, str(PROTOCOLS[p]))),
     (r"ct state (\S+)", lambda rs, m, a, p, n: "new" in m[1].split(",")),
-    (r"iif(?:name)? \S+", lambda rs, m, a, p, n: False),  # only the loopback is named: not from outside
+    (r'iif(?:name)? "?([^"\s]+)"?', lambda rs, m, a, p, n: m[1] != "lo"),  # a packet from outside comes in on another interface
     (r"update @\w+ \{[^}]*\}", lambda rs, m, a, p, n: False),  # a per-source meter: one packet is never over it
     (r"limit rate over [^a-z]*\S*(?: burst \d+ \w+)?", lambda rs, m, a, p, n: False),
     (r"limit rate [^o]\S*(?: burst \d+ \w+)?", lambda rs, m, a, p, n: True),
