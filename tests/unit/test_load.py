@@ -127,3 +127,14 @@ def test_blueprint_is_frozen(base_data):
     center = validate_data(base_data)
     with pytest.raises(ValidationError):
         center.spec.timezone = "UTC"
+
+
+@pytest.mark.parametrize("tagged", ["x: !!python/object:os.system [id]", "x: !!python/name:os.system ''",
+                                    "x: !!binary aGVsbG8=", "x: !custom {a: 1}", "x: !!set {a, b}"])
+def test_a_tag_that_is_not_plain_data_is_refused_where_it_stands(tmp_path, tagged):
+    path = tmp_path / "tagged.yaml"
+    path.write_text("apiVersion: trunkline/v1\nkind: Center\n" + tagged + "\n")
+    with pytest.raises(BlueprintError) as caught:
+        load_blueprint(path)
+    problem = caught.value.problems[0]
+    assert (problem.line, problem.column) == (3, 4) and "is not plain data" in problem.message

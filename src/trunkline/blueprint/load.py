@@ -71,6 +71,14 @@ class _TooBig(MarkedYAMLError):
     """A document over the node or depth limit (located at the node that passed it)."""
 
 
+class _Tagged(MarkedYAMLError):
+    """A node with a tag that is not plain data (!!python/object:..., !!binary, !custom)."""
+
+
+# what plain YAML resolves to; any other tag asks the reader to build something else
+PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp"))
+
+
 class _BoundedComposer(Composer):
     """ruamel's composer, counting what each node expands to: its values, with an alias counting
     its anchor's values each time it is used, and its height. Composing stays linear in the text,
@@ -87,6 +95,8 @@ class _BoundedComposer(Composer):
             if target is not None and id(target) not in self._done:
                 raise _TooBig(None, None, f"alias *{event.anchor} is used inside its own anchor", event.start_mark)
         node = super().compose_node(parent, index)
+        if node.tag not in PLAIN_TAGS:
+            raise _Tagged(None, None, f"the tag {str(node.tag)[:60]!r} is not plain data", node.start_mark)
         if id(node) not in self._done:
             if isinstance(node, MappingNode):
                 kids = [self._done[id(n)] for pair in node.value for n in pair]
@@ -118,6 +128,8 @@ def _yaml_problem(exc: Exception, text: str) -> tuple[int, int, str, str]:
         mark = exc.problem_mark
         what = exc.problem if isinstance(exc, _TooBig) else f"the document nests deeper than {MAX_DEPTH} levels"
         return mark.line + 1, mark.column + 1, what, "a blueprint needs a few hundred values and 7 levels; remove the rest"
+    if isinstance(exc, _Tagged):
+        return exc.problem_mark.line + 1, exc.problem_mark.column + 1, exc.problem, "remove the tag: write plain strings, numbers, lists and mappings"
     if isinstance(exc, MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
