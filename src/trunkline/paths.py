@@ -2,7 +2,10 @@
 
     templates/          Jinja2 templates, one folder per program (render/)
     ansible/site.yml    the site playbook; ansible/roles/ its roles; ansible/collections/ their plugins
-    ansible/ansible.cfg for running the playbook by hand from that folder
+
+In a checkout these are links to the top-level templates/, site.yml, roles/ and collections/
+(where integrators look for them and run ansible-playbook and ansible-lint by hand); a wheel
+carries the files themselves.
 
 Each can be pointed elsewhere through the environment (a test's or an integrator's own copy).
 """

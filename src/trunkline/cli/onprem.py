@@ -39,7 +39,7 @@ def inventory(
         print_json({"ok": True, "inventory": str(target), "hosts": hosts, "notes": said})
     else:
         notes(said)
-        out.print(f"[green]wrote[/] {target}: {len(hosts)} on-prem hosts (hosts.yml, group_vars, host_vars, inventory.py, ssh_config, files/)")
+        out.print(f"[green]wrote[/] {target}: {len(hosts)} on-prem hosts (hosts.yml, group_vars, host_vars, inventory.py, ssh_config, pki/, manifest.json)")
 
 
 def apply(
