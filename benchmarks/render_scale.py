@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from trunkline.blueprint.load import validate_data  # noqa: E402
-from trunkline.plan.topology import RTP_PORTS, Plan, build_plan  # noqa: E402
-from trunkline.render import MANIFEST, TEMPLATES, RenderedFile, header_for, render_plan, render_site  # noqa: E402
+from trunkline.plan.topology import Plan, build_plan  # noqa: E402
+from trunkline.render import MANIFEST, TEMPLATES, RenderedFile, constants, header_for, render_plan, render_site  # noqa: E402
 from trunkline.render.check import check_file, check_tree  # noqa: E402
 
 GOAL_SEATS, GOAL_SITES, GOAL_S, GOAL_RATIO = 10_000, 20, 1.0, 20.0
@@ -224,16 +224,13 @@ def time_checks(tree: Path, repeats: int) -> dict:
 # --- the same files with ansible-core -----------------------------------------------------------
 
 FILTER_PLUGIN = '''\
-"""trunkline's Jinja filters, for ansible-core (copied from trunkline.render.environment)."""
-from markupsafe import escape
+"""trunkline's Jinja filters, for ansible-core: the very functions of trunkline.render (same Python)."""
+from trunkline.render import filters
 
 
 class FilterModule:
     def filters(self):
-        return {
-            "xml": lambda v: str(escape(str(v))),  # = jinja2 do_forceescape(str(v)), as plain str
-            "fs_var": lambda name: name.replace("-", "_"),
-        }
+        return filters()
 '''
 TEST_PLUGIN = '''\
 """trunkline's Jinja test `contains` (ansible.builtin.contains does the same; this one is ours)."""
@@ -250,7 +247,9 @@ from ansible.plugins.lookup import LookupBase
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        return ["@@secret:{}@@".format(t) for t in terms]
+        from trunkline.secrets import marker
+
+        return [marker(t) for t in terms]
 '''
 
 
@@ -313,7 +312,8 @@ def ansible_project(plan: Plan, files: list[RenderedFile], work: Path) -> tuple[
             "header": header_for(plan, f.template, comment),
         })
     dirs = sorted({str(Path(i["dest"]).parent) for i in items})
-    variables = {"plan": pdata, "sites_by_name": sites, "rtp_ports": list(RTP_PORTS), "files": items, "dirs": dirs}
+    variables = {"plan": pdata, "sites_by_name": sites, "files": items, "dirs": dirs,
+                 **json.loads(json.dumps(constants()))}  # render's globals, as JSON gives them to Ansible
     (work / "vars.json").write_text(json.dumps(variables))
     playbook = [{
         "name": "render trunkline's files with ansible-core's template module",

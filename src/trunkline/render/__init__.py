@@ -57,24 +57,30 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    # escaping per output format: render/escape.py; every blueprint value goes through one of these
-    env.filters["xml"] = escape.xml
-    env.filters["fs"] = escape.freeswitch
-    env.filters["kamailio"] = escape.kamailio
-    env.filters["shell"] = escape.shell
-    env.filters["tmpfiles_path"] = escape.tmpfiles_path
-    env.filters["exports_path"] = escape.exports_path
-    env.filters["store_path"] = escape.store_path
-    env.filters["timezone"] = escape.timezone
-    env.filters["fs_var"] = lambda name: name.replace("-", "_")
+    env.filters.update(filters())
     env.tests["contains"] = lambda seq, item: item in seq
     env.globals["secret"] = lambda ref: secret_marker.marker(escape.secret_ref(ref))
-    env.filters["by_family"] = by_family
-    # the plan's named ports and limits, for the firewall and the services that open them
-    for name in ("RTP_PORTS", "SIP_PORT", "SIP_TLS_PORT", "MEDIA_SIP_PORT", "FREESWITCH_RTP_PORTS", "RTPENGINE_NG_PORT",
-                 "NFS_PORTS", "SIP_BAN_SECONDS"):
-        env.globals[name.lower()] = getattr(topology, name)
+    env.globals.update(constants())
     return env
+
+
+def filters() -> dict[str, Callable]:
+    """trunkline's own Jinja filters (also what benchmarks/render_scale.py gives ansible-core)."""
+    return {
+        # escaping per output format: render/escape.py; every blueprint value goes through one of these
+        "xml": escape.xml, "fs": escape.freeswitch, "kamailio": escape.kamailio, "shell": escape.shell,
+        "tmpfiles_path": escape.tmpfiles_path, "exports_path": escape.exports_path, "store_path": escape.store_path,
+        "timezone": escape.timezone,
+        "fs_var": lambda name: name.replace("-", "_"),
+        "by_family": by_family,
+    }
+
+
+def constants() -> dict[str, object]:
+    """The plan's named ports and limits, for the firewall and the services that open them."""
+    return {name.lower(): getattr(topology, name) for name in (
+        "RTP_PORTS", "SIP_PORT", "SIP_TLS_PORT", "MEDIA_SIP_PORT", "FREESWITCH_RTP_PORTS", "RTPENGINE_NG_PORT", "NFS_PORTS",
+        "SIP_BAN_SECONDS")}
 
 
 def by_family(addrs: list[str]) -> list[tuple[int, list[str]]]:
