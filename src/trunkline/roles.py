@@ -116,6 +116,7 @@ CATALOGUE: dict[str, Role] = {
             Output("freeswitch/etc/freeswitch/freeswitch.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/vars.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/autoload_configs/switch.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/timezones.conf.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/autoload_configs/console.conf.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/autoload_configs/logfile.conf.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/autoload_configs/event_socket.conf.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),

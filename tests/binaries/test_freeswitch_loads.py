@@ -161,3 +161,19 @@ def test_fs_cli_logs_in_with_the_settings_apply_writes_for_root(acme_node, tmp_p
     out = subprocess.run(["ip", "netns", "exec", acme_node.ns, str(freeswitch.fs_cli()), "-t", "5000", "-x", "reloadxml"],
                          capture_output=True, text=True, timeout=15, env=env)
     assert "+OK [Success]" in out.stdout, out.stdout + out.stderr
+
+
+def test_calls_into_a_queue_leave_nothing_in_the_log_to_complain_about(acme_node, tmp_path):
+    """A file FreeSWITCH only reads when a call runs (time zones, the RTP port range, the queue's
+    settings) is checked here: two calls from the proxy's address into a queue, answered and held."""
+    from trunkline.targets.calls import scenario
+
+    (tmp_path / "uac.xml").write_text(scenario(acme_node.plan, audio=True))
+    queue = acme_node.plan.queues[0]["name"]
+    before = len(acme_node.log.splitlines())
+    run = in_ns(acme_node.peer_ns, "sipp", f"{acme_node.address}:{MEDIA_SIP_PORT}", "-sf", str(tmp_path / "uac.xml"),
+                "-s", queue, "-i", acme_node.peer_address, "-p", "0", "-t", "u1", "-m", "2", "-r", "2", "-d", "3000",
+                "-timeout", "40s", "-timeout_error", "-nostdin", "-nd", timeout=60)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    time.sleep(1)  # the hangup's last lines
+    assert complaints("\n".join(acme_node.log.splitlines()[before:])) == []

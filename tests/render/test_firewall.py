@@ -97,7 +97,7 @@ def test_the_firewall_leaves_other_tables_alone(plan):
 def test_without_a_media_relay_the_media_nodes_take_rtp_from_the_carriers():
     plan = load_center(BLUEPRINT, ["spec.recording.mode=none", "spec.sites[0].sip_proxy.media_relay=none"]).plan
     rules = firewall(plan, "sh-dc1-media1")
-    assert "ip saddr @trunk_peers_v4 udp dport 16384-32767 accept" in rules
+    assert "ip saddr @trunk_peers_v4 udp dport 16384-32768 accept" in rules
     # the other site keeps its relay: its media nodes take RTP from the site only
     assert "@trunk_peers" not in firewall(plan, "bj-dc2-media1")
 

@@ -36,7 +36,7 @@ EVENT_SOCKET = "/etc/freeswitch/autoload_configs/event_socket.conf.xml"
 # the rest of a complete configuration folder: FreeSWITCH starts on these files alone
 TOP = "/etc/freeswitch/freeswitch.xml"
 REST = [TOP] + [f"/etc/freeswitch/autoload_configs/{n}.conf.xml" for n in
-                ("switch", "console", "logfile", "sofia", "db", "local_stream", "ivr", "post_load_modules", "opus")]
+                ("switch", "timezones", "console", "logfile", "sofia", "db", "local_stream", "ivr", "post_load_modules", "opus")]
 ALL = [VARS, MODULES, CALLCENTER, INTERNAL, EXTERNAL, DIALPLAN, IVR, EVENT_SOCKET, *REST]
 
 INFO_PAUSE = "${uuid_send_info(${uuid} application x-trunkline-recording pause)}"
@@ -211,9 +211,10 @@ def test_vars_codec_prefs_are_the_codecs_of_the_site_trunks_in_order():
     assert sets(files(small())[VARS])["global_codec_prefs"] == "PCMU,OPUS"
 
 
-def test_vars_rtp_range_is_16384_to_32767():
+def test_vars_rtp_range_is_freeswitchs_stock_16384_to_32768():
+    # an odd end port makes FreeSWITCH warn "Rounding odd end port" and use one port less
     v = sets(files(acme())[VARS])
-    assert (v["rtp_start_port"], v["rtp_end_port"]) == ("16384", "32767")
+    assert (v["rtp_start_port"], v["rtp_end_port"]) == ("16384", "32768")
 
 
 def test_vars_recordings_dir_is_the_recording_storage_path():
@@ -646,3 +647,19 @@ def test_ivr_option_with_say_plays_it_before_the_transfer():
     assert actions(extension(files(plan)[DIALPLAN], "ivr-top-star")) == [
         ("playback", "phrase:help_intro"), ("transfer", "help XML trunkline"),
     ]
+
+
+def test_timezones_conf_names_every_zone_the_node_uses_with_its_posix_rule():
+    # without it FreeSWITCH logs "Timezone 'Asia/Shanghai' not found!" on every call and uses UTC
+    plan = acme()
+    host = next(h for h in plan.hosts if h.role == "media")
+    doc = ET.fromstring(files(plan, host)["/etc/freeswitch/autoload_configs/timezones.conf.xml"])
+    zones = {z.get("name"): z.get("value") for z in doc.iter("zone")}
+    v = sets(files(plan, host)[VARS])
+    assert zones[v["timezone"]] == "CST-8" and set(plan.timezones) <= set(zones)
+
+
+def test_a_zone_rule_with_angle_brackets_stays_one_xml_attribute():
+    plan = small(timezone="Asia/Kathmandu")
+    doc = ET.fromstring(files(plan)["/etc/freeswitch/autoload_configs/timezones.conf.xml"])
+    assert {z.get("name"): z.get("value") for z in doc.iter("zone")}["Asia/Kathmandu"] == "<+0545>-5:45"

@@ -40,10 +40,9 @@ import pulumi
 import pulumi_aws as aws
 
 from trunkline.cloud import CloudError, userdata
-from trunkline.plan.topology import RTP_PORTS, SIP_TLS_PORT, Plan, SitePlan
+from trunkline.plan.topology import FREESWITCH_RTP_PORTS, RTP_PORTS, SIP_TLS_PORT, Plan, SitePlan
 
 ANYWHERE = "0.0.0.0/0"
-FREESWITCH_RTP = (16384, 32767)  # the media nodes' RTP range (carriers reach it when a site has no relay)
 # CloudWatch Logs takes only these retentions (days); the stack takes the first at least the plan's
 LOG_RETENTIONS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 OBJECT_LOCK_MAX_DAYS = 36500
@@ -100,7 +99,7 @@ def ingress_rules(plan: Plan, site: SitePlan, role: str, edge: dict, health_chec
     only for SIP over TLS and RTP when the site's edge is declared public."""
     trunks = [t for t in plan.trunks if site.name in t.sites]
     rtp_role = "rtpengine" if site.rtpengines else "media"
-    rtp = RTP_PORTS if site.rtpengines else FREESWITCH_RTP
+    rtp = RTP_PORTS if site.rtpengines else FREESWITCH_RTP_PORTS  # carriers reach the media nodes when a site has no relay
     rules = [_rule("-1", (0, 0), "the center's own hosts: SIP, RTP, VRRP, relay control",
                    cidrs=sorted({s.cidr for s in plan.sites}))]
     for t in trunks:

@@ -19,9 +19,12 @@ Layout rules (written here once, shown by `trunkline plan`):
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import ipaddress
 import json
 import math
+import zoneinfo
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
@@ -35,7 +38,7 @@ SIP_PORT = 5060
 SIP_TLS_PORT = 5061
 MEDIA_SIP_PORT = 5080  # FreeSWITCH external profile: where the proxies send calls
 RTP_PORTS = (30000, 40000)  # rtpengine relay range; FreeSWITCH uses FREESWITCH_RTP_PORTS
-FREESWITCH_RTP_PORTS = (16384, 32767)
+FREESWITCH_RTP_PORTS = (16384, 32768)  # FreeSWITCH's stock range; its allocator takes even ends only
 RTPENGINE_NG_PORT = 2223  # rtpengine's control protocol, driven by the proxies
 NFS_PORTS = (111, 2049, 20048)  # rpcbind, nfsd, mountd: the recording store serves the site's rtpengines
 SIP_BAN_SECONDS = 300  # pike's bans last as long in the kernel (nftables) as in Kamailio's htable (autoexpire=300)
@@ -189,6 +192,7 @@ class Plan(_Data):
     blueprint_sha256: str
     timezone: str
     timezones: list[str]
+    timezone_rules: dict[str, str] = {}  # every zone the center uses -> its POSIX TZ rule (FreeSWITCH's timezones.conf)
     languages: list[str]
     sizing: SizingPlan
     seats: list[SeatPlan]
@@ -218,6 +222,16 @@ class Plan(_Data):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def posix_rule(zone: str) -> str:
+    """An IANA zone's POSIX TZ rule ('Asia/Shanghai' -> 'CST-8'): the footer line of its TZif file
+    (RFC 8536), from the tzdata package so every machine gives the same, else the system's zoneinfo."""
+    try:
+        data = importlib.resources.files("tzdata.zoneinfo").joinpath(*zone.split("/")).read_bytes()
+    except (ImportError, OSError):
+        data = next((Path(p) / zone).read_bytes() for p in zoneinfo.TZPATH if (Path(p) / zone).is_file())
+    return data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii")
 
 
 def blueprint_digest(center: Blueprint) -> str:
@@ -442,6 +456,7 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
         plan_version=PLAN_VERSION, center=center.metadata.name, customer=center.metadata.customer,
         industry=center.metadata.industry, source=source, blueprint_sha256=blueprint_digest(center),
         timezone=spec.timezone, timezones=[spec.timezone] + [z for z in spec.timezones if z != spec.timezone],
+        timezone_rules={z: posix_rule(z) for z in sorted({spec.timezone, *spec.timezones, *(s.timezone for s in sites)})},
         languages=list(spec.languages),
         sizing=SizingPlan(
             traffic_erlangs=round(agents.traffic_erlangs, 4), agents=agents.agents, scheduled_agents=agents.scheduled,
