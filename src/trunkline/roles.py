@@ -73,6 +73,7 @@ class Role:
     lab_processes: tuple[str, ...] = ()
     server_processes: tuple[str, ...] = ()
     ports: tuple[str, ...] = ()  # proto/port, proto/first-last; vrrp: IP protocol 112
+    units: tuple[str, ...] = ()  # the systemd units it runs on a server (the cloud user-data starts them)
 
 
 def _span(ports: tuple[int, int]) -> str:
@@ -81,7 +82,7 @@ def _span(ports: tuple[int, int]) -> str:
 
 # Private keys are not rendered: the tls role places them (apply time).
 CATALOGUE: dict[str, Role] = {
-    "common": Role(_COMMON, ("common",), ports=("tcp/22",)),  # SSH: the site's ssh.port, from the admin networks
+    "common": Role(_COMMON, ("common",), ports=("tcp/22",), units=("systemd-journald",)),  # SSH: the site's ssh.port, from the admin networks
     "sip-proxy": Role(
         outputs=(
             Output("kamailio/etc/kamailio/kamailio.cfg.j2", mode="0640", group="kamailio"),
@@ -96,6 +97,7 @@ CATALOGUE: dict[str, Role] = {
         lab=("kamailio", "keepalived"),
         lab_processes=("kamailio", "keepalived"),
         server_processes=("kamailio", "keepalived"),
+        units=("kamailio", "keepalived"),
         ports=(f"udp/{SIP_PORT}", f"tcp/{SIP_PORT}", f"tcp/{SIP_TLS_PORT}", "vrrp"),  # and the trunks' own ports
     ),
     "rtpengine": Role(
@@ -109,6 +111,7 @@ CATALOGUE: dict[str, Role] = {
         lab=("rtpengine",),
         lab_processes=("rtpengine",),
         server_processes=("rtpengine",),
+        units=("rtpengine-daemon",),  # and rtpengine-recording-daemon when calls are recorded
         ports=(f"udp/{RTPENGINE_NG_PORT}", f"udp/{_span(RTP_PORTS)}"),
     ),
     "media": Role(
@@ -146,6 +149,7 @@ CATALOGUE: dict[str, Role] = {
             Output("recording/etc/default/trunkline-retention.j2"),
         ),
         deploys=("recording_storage",),
+        units=("nfs-kernel-server",),
         ports=tuple(f"{p}/{n}" for n in NFS_PORTS for p in ("tcp", "udp")),  # NFS for the site's rtpengines
     ),
 }

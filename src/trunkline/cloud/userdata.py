@@ -23,12 +23,11 @@ import tarfile
 from trunkline.deploys import ROLE_DEPLOYS, role_defaults
 from trunkline.plan.topology import Plan
 from trunkline.render import RenderedFile
+from trunkline.roles import CATALOGUE
 
 # what the script itself runs: the AWS CLI (bundle, secrets, elastic IP), Python for the resolver, curl for IMDSv2
 BOOT_PACKAGES = ["awscli", "curl", "python3"]
 # services a role runs (restarted once the files are in place); FreeSWITCH is not a Debian package
-SERVICES = {"sip-proxy": ["kamailio", "keepalived"], "rtpengine": ["rtpengine-daemon"], "media": [],
-            "recording": ["nfs-kernel-server"]}
 
 
 def bundle(files: list[RenderedFile]) -> bytes:
@@ -69,7 +68,7 @@ def packages(plan: Plan, role: str) -> list[str]:
 
 def services(plan: Plan, role: str) -> list[str]:
     extra = ["rtpengine-recording-daemon"] if role == "rtpengine" and plan.recording["mode"] != "none" else []
-    return ["systemd-journald", *SERVICES[role], *extra]
+    return [*CATALOGUE["common"].units, *CATALOGUE[role].units, *extra]
 
 
 # Run on the instance by python3: the markers of the given files replaced by the secrets' values,
