@@ -25,7 +25,7 @@ def inventory(
     force: Force = False,
     as_json: JsonSummary = False,
 ) -> None:
-    """Write the on-prem inventory: Ansible hosts.yml, group_vars, host_vars, pyinfra inventory, ssh_config, plan-made files."""
+    """Write the on-prem inventory: Ansible hosts.yml, group_vars, host_vars, pyinfra inventory, ssh_config, pki/."""
     from trunkline.targets.inventory import write_inventory
 
     said: list[str] = []
