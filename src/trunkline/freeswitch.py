@@ -28,6 +28,7 @@ from typing import Iterator
 from trunkline.errors import TrunklineError
 from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
 from trunkline.render import RenderedFile, render_plan
+from trunkline.targets.lab import shell
 
 PREFIX = Path(os.environ.get("FREESWITCH_PREFIX", "/opt/trunkline/freeswitch"))
 CONF = "/etc/freeswitch/"
@@ -113,11 +114,8 @@ def complaints(log: str) -> list[str]:
 
 
 def in_ns(ns: str, *argv: str, timeout: float = 15) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout)
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=20)
+    """argv run in a namespace; its exit status is the caller's to read."""
+    return shell.run(shell.in_ns(ns, list(argv)), check=False, timeout=timeout)
 
 
 @dataclass
@@ -181,16 +179,16 @@ def standalone_node(plan: Plan, host_name: str, where: Path, certs: Path | None 
     proc = None
     try:
         for ns in (node.ns, node.peer_ns):
-            _ip("netns", "add", ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", node.ns, "link", "add", "n0", "type", "veth", "peer", "name", "p0", "netns", node.peer_ns)
-        _ip("-n", node.ns, "addr", "add", f"{host.address}/{prefix}", "dev", "n0")
-        _ip("-n", node.peer_ns, "addr", "add", f"{peer}/{prefix}", "dev", "p0")
-        _ip("-n", node.ns, "link", "set", "n0", "up")
-        _ip("-n", node.peer_ns, "link", "set", "p0", "up")
+            shell.ip("netns", "add", ns)
+            shell.ip("-n", ns, "link", "set", "lo", "up")
+        shell.ip("-n", node.ns, "link", "add", "n0", "type", "veth", "peer", "name", "p0", "netns", node.peer_ns)
+        shell.ip("-n", node.ns, "addr", "add", f"{host.address}/{prefix}", "dev", "n0")
+        shell.ip("-n", node.peer_ns, "addr", "add", f"{peer}/{prefix}", "dev", "p0")
+        shell.ip("-n", node.ns, "link", "set", "n0", "up")
+        shell.ip("-n", node.peer_ns, "link", "set", "p0", "up")
         t0 = time.monotonic()
         # `ip netns exec` execs FreeSWITCH: this PID is FreeSWITCH's
-        proc = subprocess.Popen(["ip", "netns", "exec", node.ns, *command(root, exe)],
+        proc = subprocess.Popen(shell.in_ns(node.ns, command(root, exe)),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         node.pid = proc.pid
         while not node.running():
@@ -214,4 +212,4 @@ def standalone_node(plan: Plan, host_name: str, where: Path, certs: Path | None 
                 proc.kill()
                 proc.wait(5)
         for ns in (node.ns, node.peer_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+            shell.ip("netns", "del", ns, check=False)
