@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import xml.etree.ElementTree as ET
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -30,7 +31,32 @@ def _certificate_path(tree: Path, host: str) -> str:
     return f"/etc/kamailio/tls/{host}.crt"
 
 
-def suite_spec(plan: Plan, tree: Path, target: str, hostspec: Callable[[str], str], secrets_resolved: bool) -> dict:
+def _params(element: ET.Element) -> dict[str, str]:
+    return {p.get("name"): p.get("value") for p in element.iter("param")}
+
+
+def _freeswitch_expected(tree: Path, host: str) -> dict:
+    """What FreeSWITCH on a media node must have loaded, read from its rendered files: each SIP
+    profile's URI, the queues, the number of agents and the tiers per queue, the event socket port."""
+    conf = tree / host / "etc" / "freeswitch"
+    profiles = {}
+    for f in sorted((conf / "sip_profiles").glob("*.xml")):
+        root = ET.parse(f).getroot()
+        p = _params(root)
+        profiles[root.get("name")] = f"sip:mod_sofia@{p['sip-ip']}:{p['sip-port']}"
+    cc = ET.parse(conf / "autoload_configs" / "callcenter.conf.xml").getroot()
+    queues = [q.get("name").split("@")[0] for q in cc.iter("queue")]
+    tiers = {q: 0 for q in queues}
+    for tier in cc.iter("tier"):
+        tiers[tier.get("queue").split("@")[0]] += 1
+    esl = _params(ET.parse(conf / "autoload_configs" / "event_socket.conf.xml").getroot())
+    return {"profiles": profiles, "queues": queues, "agents": len(list(cc.iter("agent"))), "tiers": tiers,
+            "event_socket_port": int(esl["listen-port"])}
+
+
+def suite_spec(plan: Plan, tree: Path, target: str, hostspec: Callable[[str], str], secrets_resolved: bool,
+               freeswitch: bool = True) -> dict:
+    """`freeswitch`: the media nodes run FreeSWITCH (False only for a lab with the SIPp stand-in)."""
     manifest = json.loads((tree / "manifest.json").read_text())
     hosts = {}
     for h in plan.hosts:
@@ -41,6 +67,7 @@ def suite_spec(plan: Plan, tree: Path, target: str, hostspec: Callable[[str], st
             "tls": any(t.transport == "tls" for t in trunks_here), "certificate": _certificate_path(tree, h.name),
             "files": [{k: e[k] for k in ("path", "sha256", "owner", "group", "mode", "secrets")}
                       for e in manifest["files"] if e["host"] == h.name],
+            "freeswitch": _freeswitch_expected(tree, h.name) if h.role == "media" and freeswitch else None,
         }
     pairs = {s.name: {"vip": s.vip, "proxies": s.proxies} for s in plan.sites if s.ha == "pair"}
     return {"center": plan.center, "target": target, "hosts": hosts, "pairs": pairs, "rtp_ports": list(RTP_PORTS),
@@ -90,7 +117,8 @@ def verify_lab(center: str, junit: Path | None = None, echo: bool = True, extra:
     state = LabState.load(center)
     if not state or not state.ready:
         raise LabError(f"the lab of {center} is not up; run trunkline up BLUEPRINT first")
-    spec = suite_spec(state.plan(), state.render_dir(), "lab", lambda h: f"trunkline-lab://{h}?namespace={center}", secrets_resolved=False)
+    spec = suite_spec(state.plan(), state.render_dir(), "lab", lambda h: f"trunkline-lab://{h}?namespace={center}", secrets_resolved=False,
+                      freeswitch=getattr(state, "media", "sipp") == "freeswitch")
     suite = write_suite(spec, state.dir / "verify")
     return run_suite(suite, junit, echo, extra)
 

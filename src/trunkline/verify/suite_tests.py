@@ -116,6 +116,79 @@ def test_media_node_listens_for_calls_from_the_proxies(name, _):
     assert host_of(name).socket(f"udp://{HOSTS[name]['address']}:{SPEC['media_port']}").is_listening
 
 
+# FreeSWITCH on the media nodes, asked over its event socket from the node itself. The password is
+# read from the placed event_socket.conf.xml on the host (root may read it); it never enters hosts.json.
+ESL_API = r'''
+import socket, sys, xml.etree.ElementTree as ET
+conf = ET.parse(sys.argv[2] if len(sys.argv) > 2 else "/etc/freeswitch/autoload_configs/event_socket.conf.xml").getroot()
+params = {p.get("name"): p.get("value") for p in conf.iter("param")}
+s = socket.create_connection(("127.0.0.1", int(params["listen-port"])), timeout=10)
+buf = b""
+def message():
+    global buf
+    while b"\n\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("the event socket closed the connection")
+        buf += chunk
+    head, buf = buf.split(b"\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.decode().splitlines() if ": " in line)
+    size = int(headers.get("Content-Length", 0))
+    while len(buf) < size:
+        buf += s.recv(65536)
+    body, buf = buf[:size], buf[size:]
+    return headers, body.decode(errors="replace")
+message()
+s.sendall(("auth %s\n\n" % params["password"]).encode())
+if "+OK" not in message()[0].get("Reply-Text", ""):
+    sys.exit("the event socket refused the placed password")
+s.sendall(("api %s\n\n" % sys.argv[1]).encode())
+sys.stdout.write(message()[1])
+'''
+
+
+def _fs_api(name: str, command: str) -> str:
+    result = host_of(name).run(f"python3 -c {shlex.quote(ESL_API)} {shlex.quote(command)}")
+    assert result.rc == 0, f"FreeSWITCH's event socket on {name}: {(result.stderr or result.stdout).strip()[-300:]}"
+    return result.stdout
+
+
+FREESWITCH = [(n, h["freeswitch"]) for n, h in sorted(HOSTS.items()) if h.get("freeswitch")]
+
+
+@pytest.mark.parametrize("name,fs", FREESWITCH, ids=[n for n, _ in FREESWITCH])
+def test_freeswitch_sip_profiles_are_running(name, fs):
+    rows = [line.split() for line in _fs_api(name, "sofia status").splitlines()]
+    running = {r[0]: r[2] for r in rows if len(r) >= 4 and r[1] == "profile" and r[3] == "RUNNING"}
+    for profile, uri in fs["profiles"].items():
+        assert running.get(profile, "").startswith(uri), f"profile {profile} is not RUNNING at {uri} on {name}: {running}"
+
+
+@pytest.mark.parametrize("name,fs", FREESWITCH, ids=[n for n, _ in FREESWITCH])
+def test_freeswitch_queues_are_loaded_with_their_agents_and_tiers(name, fs):
+    def rows(command: str) -> list[dict]:
+        lines = [line for line in _fs_api(name, command).splitlines() if "|" in line]
+        header = lines[0].split("|") if lines else []
+        return [dict(zip(header, line.split("|"))) for line in lines[1:]]
+
+    queues = sorted(q["name"].split("@")[0] for q in rows("callcenter_config queue list"))
+    assert queues == sorted(fs["queues"]), f"queues loaded on {name}: {queues}"
+    agents = rows("callcenter_config agent list")
+    assert len(agents) == fs["agents"], f"{len(agents)} agents loaded on {name}, {fs['agents']} rendered"
+    tiers: dict[str, int] = {}
+    for tier in rows("callcenter_config tier list"):
+        tiers[tier["queue"].split("@")[0]] = tiers.get(tier["queue"].split("@")[0], 0) + 1
+    assert tiers == {q: n for q, n in fs["tiers"].items() if n}, f"tiers per queue on {name}: {tiers}"
+
+
+@pytest.mark.parametrize("name,fs", FREESWITCH, ids=[n for n, _ in FREESWITCH])
+def test_freeswitch_event_socket_listens_on_loopback_only(name, fs):
+    out = host_of(name).run(f"ss -Hltn 'sport = :{fs['event_socket_port']}'").stdout
+    local = [line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()]
+    assert local, f"nothing listens on {fs['event_socket_port']} on {name}"
+    assert set(local) <= {"127.0.0.1", "[::1]"}, f"the event socket of {name} listens on {local}"
+
+
 PAIRS = sorted(SPEC["pairs"].items())
 
 
