@@ -21,8 +21,9 @@ someone else's and is left alone). State is written before each resource is made
 cleans up after a crash or a `kill -9` of trunkline itself.
 
 The package, one module a concern: state (the record, names), shell (running commands in a host or
-namespace), pki, network, filesystems, units (a systemd unit reader), processes, readiness,
-lifecycle (up, down, status) and faults. Every public name is importable from here.
+namespace), pki, network, filesystems (and the lab's secret values), units (a systemd unit reader),
+media (FreeSWITCH on the media nodes as its server unit runs it, or the SIPp stand-in), processes, readiness,
+lifecycle (up, down, status), faults and caller (FreeSWITCH as a carrier's call generator). Every public name is importable from here.
 """
 
 from __future__ import annotations
@@ -31,19 +32,23 @@ from trunkline.targets.lab.state import STATE_ROOT, RUN_ROOT, LAB_SRC, LabError,
 from trunkline.targets.lab.shell import run, ip, in_host, in_ns
 from trunkline.targets.lab.pki import make_lab_pki
 from trunkline.targets.lab.network import STRANGER, build_network
-from trunkline.targets.lab.filesystems import build_filesystems
-from trunkline.targets.lab.units import unit_lines, unit_umask, unit_command
+from trunkline.targets.lab.filesystems import build_filesystems, fill_secrets
+from trunkline.targets.lab.units import parse_unit, unit_lines, unit_umask, unit_command
+from trunkline.targets.lab.media import STAND_IN_NOTE, fs_api
 from trunkline.targets.lab.processes import KAMAILIO_DROPIN, SIPP_DIR, SIPP_SOCKET_BUFFER, alive, spawn, argv_for, services, start_host, stop_proc
 from trunkline.targets.lab.readiness import wait_until, vip_holders, sip_options, sip_send, wait_ready
 from trunkline.targets.lab.lifecycle import PROGRAMS, LAB_MAX_MEDIA, require_privileges, missing_programs, lab_overrides, up, down, HostStatus, status
 from trunkline.targets.lab.faults import set_link, program_pids, kill_program, restart_service, dispatcher_flags, answered_calls
+from trunkline.targets.lab.caller import CallResult, Caller, carrier_caller, start_caller
 
 __all__ = [
     "STATE_ROOT", "RUN_ROOT", "LAB_SRC", "LabError", "Proc", "LabState", "lab_centers", "ns_name", "core_ns",
     "carrier_ns", "stranger_ns", "mount_file", "host_run_dir", "run", "ip", "in_host", "in_ns", "make_lab_pki",
-    "STRANGER", "build_network", "build_filesystems", "unit_lines", "unit_umask", "unit_command", "KAMAILIO_DROPIN",
+    "STRANGER", "build_network", "build_filesystems", "fill_secrets", "parse_unit", "unit_lines", "unit_umask", "unit_command",
+    "STAND_IN_NOTE", "fs_api", "KAMAILIO_DROPIN",
     "SIPP_DIR", "SIPP_SOCKET_BUFFER", "alive", "spawn", "argv_for", "services", "start_host", "stop_proc",
     "wait_until", "vip_holders", "sip_options", "sip_send", "wait_ready", "PROGRAMS", "LAB_MAX_MEDIA",
     "require_privileges", "missing_programs", "lab_overrides", "up", "down", "HostStatus", "status", "set_link",
     "program_pids", "kill_program", "restart_service", "dispatcher_flags", "answered_calls",
+    "CallResult", "Caller", "carrier_caller", "start_caller",
 ]
