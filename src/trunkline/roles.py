@@ -3,7 +3,8 @@
     CATALOGUE[role].outputs           the files render/ makes for it: templates/<folder>/..., mode, owner, when
     CATALOGUE[role].deploys           its Ansible roles (roles/<name>/, site.yml's play for its group), which are
                                       also its pyinfra deploys (trunkline/deploys/<name>.py), in the order applied
-    CATALOGUE[role].lab               the programs the lab starts on it (targets/lab: argv_for), in start order
+    CATALOGUE[role].lab               the programs the lab starts on it (targets/lab: argv_for), in start order;
+                                      STAND_IN names what runs in a program's place when the lab cannot run it
     CATALOGUE[role].lab_processes     what verify finds running there in the lab; server_processes on servers
     CATALOGUE[role].ports             what it serves, as its firewall opens it (templates/common/etc/nftables.conf.j2)
 
@@ -137,8 +138,8 @@ CATALOGUE: dict[str, Role] = {
             Output("freeswitch/etc/freeswitch/ivr_menus/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
         ),
         deploys=("freeswitch",),
-        lab=("sipp-uas",),  # FreeSWITCH is not packaged for Debian 12: in the lab SIPp answers in its place
-        lab_processes=("sipp",),
+        lab=("freeswitch",),  # trunkline's build (make freeswitch), as its unit runs it; STAND_IN without it
+        lab_processes=("freeswitch",),
         server_processes=("freeswitch",),
         ports=(f"udp/{MEDIA_SIP_PORT}", f"tcp/{MEDIA_SIP_PORT}", f"udp/{_span(FREESWITCH_RTP_PORTS)}"),
     ),
@@ -154,6 +155,9 @@ CATALOGUE: dict[str, Role] = {
     ),
 }
 PAIR_ONLY = {"keepalived"}  # runs only on a proxy of an HA pair (it holds the VIP)
+# a lab program -> what the lab runs in its place on a machine without it, or when asked to (the edge
+# benchmarks measure Kamailio alone): that lab program and its process name
+STAND_IN = {"freeswitch": ("sipp-uas", "sipp")}
 
 COMMON = CATALOGUE["common"].outputs  # every host, whatever its role
 OUTPUTS = {name: role.outputs for name, role in CATALOGUE.items() if name != "common"}  # plan role -> its files
@@ -163,12 +167,16 @@ def _on(host: Host, names: tuple[str, ...]) -> list[str]:
     return [n for n in names if n not in PAIR_ONLY or host.ha]
 
 
-def lab_programs(host: Host) -> list[str]:
-    """What the lab starts on a host, in start order."""
-    return _on(host, CATALOGUE[host.role].lab)
+def lab_programs(host: Host, stand_in: bool = False) -> list[str]:
+    """What the lab starts on a host, in start order; `stand_in`: STAND_IN's programs in place of theirs."""
+    return [STAND_IN[n][0] if stand_in and n in STAND_IN else n for n in _on(host, CATALOGUE[host.role].lab)]
 
 
-def processes(host: Host, target: str) -> list[str]:
-    """What verify expects running on a host: in the lab (target "lab") or on servers."""
+def processes(host: Host, target: str, stand_in: bool = False) -> list[str]:
+    """What verify expects running on a host: in the lab (target "lab", `stand_in` as for
+    lab_programs) or on servers."""
     role = CATALOGUE[host.role]
-    return _on(host, role.lab_processes if target == "lab" else role.server_processes)
+    if target != "lab":
+        return _on(host, role.server_processes)
+    pairs = [(prog, proc) for prog, proc in zip(role.lab, role.lab_processes) if prog not in PAIR_ONLY or host.ha]
+    return [STAND_IN[prog][1] if stand_in and prog in STAND_IN else proc for prog, proc in pairs]

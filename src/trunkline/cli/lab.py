@@ -44,6 +44,9 @@ def up(
     target: str = typer.Option("lab", "--target", help="lab: network namespaces on this machine"),
     layers: Layers = None,
     sets: Sets = None,
+    media: str = typer.Option("auto", "--media", help="what answers on the media nodes: auto (FreeSWITCH when "
+                              "installed, else a SIPp stand-in; never the stand-in in CI), freeswitch, or sipp (the "
+                              "stand-in on purpose, to measure the edge alone)"),
     as_json: Json = False,
 ) -> None:
     """Bring the center up: every host a network namespace running the real programs."""
@@ -60,7 +63,7 @@ def up(
         for line in said:
             err.print(f"[yellow]lab scale-down:[/] {line}", highlight=False)
         progress = (lambda m: None) if as_json else (lambda m: err.print(f"[dim]up:[/] {m}", highlight=False))
-        state = lab.up(c, said, progress)
+        state = lab.up(c, said, progress, media=media)
         info = lab.status(state.center)
     except TrunklineError as exc:
         fail(exc, as_json)
@@ -136,7 +139,7 @@ def _show_status(info: dict) -> None:
         out.print(f"carrier of trunk {c['trunk']}: namespace {c['namespace']}, peers {', '.join(c['peers'])}", highlight=False)
     for line in info.get("scaled", []):
         out.print(f"scaled down: {line}", highlight=False)
-    out.print(f"media nodes: {info['media_stand_in']}", highlight=False)
+    out.print(f"media nodes: {info['media']['summary']}", highlight=False)
 
 
 def status(

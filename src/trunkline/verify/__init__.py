@@ -63,7 +63,7 @@ def suite_spec(plan: Plan, tree: Path, target: str, hostspec: Callable[[str], st
         trunks_here = [t for t in plan.trunks if h.site in t.sites]
         hosts[h.name] = {
             "hostspec": hostspec(h.name), "role": h.role, "site": h.site, "address": h.address,
-            "interface": h.interface, "processes": processes(h, target),
+            "interface": h.interface, "processes": processes(h, target, stand_in=not freeswitch),
             "tls": any(t.transport == "tls" for t in trunks_here), "certificate": _certificate_path(tree, h.name),
             "files": [{k: e[k] for k in ("path", "sha256", "owner", "group", "mode", "secrets")}
                       for e in manifest["files"] if e["host"] == h.name],
@@ -117,7 +117,8 @@ def verify_lab(center: str, junit: Path | None = None, echo: bool = True, extra:
     state = LabState.load(center)
     if not state or not state.ready:
         raise LabError(f"the lab of {center} is not up; run trunkline up BLUEPRINT first")
-    spec = suite_spec(state.plan(), state.render_dir(), "lab", lambda h: f"trunkline-lab://{h}?namespace={center}", secrets_resolved=False,
+    # the placed tree: the render with the lab's secret values, so every file is compared byte for byte
+    spec = suite_spec(state.plan(), state.placed_dir(), "lab", lambda h: f"trunkline-lab://{h}?namespace={center}", secrets_resolved=False,
                       freeswitch=getattr(state, "media", "sipp") == "freeswitch")
     suite = write_suite(spec, state.dir / "verify")
     return run_suite(suite, junit, echo, extra)

@@ -35,7 +35,7 @@ from trunkline.targets.lab.network import STRANGER, build_network
 from trunkline.targets.lab.filesystems import build_filesystems, fill_secrets
 from trunkline.targets.lab.units import parse_unit, unit_lines, unit_umask, unit_command
 from trunkline.targets.lab.media import STAND_IN_NOTE, fs_api
-from trunkline.targets.lab.processes import KAMAILIO_DROPIN, SIPP_DIR, SIPP_SOCKET_BUFFER, alive, spawn, argv_for, services, start_host, stop_proc
+from trunkline.targets.lab.processes import KAMAILIO_DROPIN, SIPP_DIR, SIPP_SOCKET_BUFFER, alive, spawn, argv_for, services, start_host, stop_proc, stop_procs
 from trunkline.targets.lab.readiness import wait_until, vip_holders, sip_options, sip_send, wait_ready
 from trunkline.targets.lab.lifecycle import PROGRAMS, LAB_MAX_MEDIA, require_privileges, missing_programs, lab_overrides, up, down, HostStatus, status
 from trunkline.targets.lab.faults import set_link, program_pids, kill_program, restart_service, dispatcher_flags, answered_calls
@@ -46,7 +46,7 @@ __all__ = [
     "carrier_ns", "stranger_ns", "mount_file", "host_run_dir", "run", "ip", "in_host", "in_ns", "make_lab_pki",
     "STRANGER", "build_network", "build_filesystems", "fill_secrets", "parse_unit", "unit_lines", "unit_umask", "unit_command",
     "STAND_IN_NOTE", "fs_api", "KAMAILIO_DROPIN",
-    "SIPP_DIR", "SIPP_SOCKET_BUFFER", "alive", "spawn", "argv_for", "services", "start_host", "stop_proc",
+    "SIPP_DIR", "SIPP_SOCKET_BUFFER", "alive", "spawn", "argv_for", "services", "start_host", "stop_proc", "stop_procs",
     "wait_until", "vip_holders", "sip_options", "sip_send", "wait_ready", "PROGRAMS", "LAB_MAX_MEDIA",
     "require_privileges", "missing_programs", "lab_overrides", "up", "down", "HostStatus", "status", "set_link",
     "program_pids", "kill_program", "restart_service", "dispatcher_flags", "answered_calls",

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 from trunkline.plan.topology import Host, Plan
+from trunkline.targets.lab.media import fs_api
 from trunkline.targets.lab.processes import alive, start_host, stop_proc
 from trunkline.targets.lab.shell import in_host, ip, run
 from trunkline.targets.lab.state import LabState, Proc, ns_name
@@ -73,8 +74,13 @@ def dispatcher_flags(center: str, proxy: str) -> dict[str, str]:
 
 
 def answered_calls(center: str, host: str) -> int:
-    """INVITEs a media node's SIPp has received so far (its per-message counts, written every second;
-    probes are OPTIONS and not counted). Sums over restarts: each SIPp run writes its own file."""
+    """Calls a media node has received so far (probes are OPTIONS and not counted). FreeSWITCH: the
+    external profile's CALLS-IN since it started. The stand-in: SIPp's INVITE count (written every
+    second), summed over restarts (each SIPp run writes its own file)."""
+    state = LabState.load(center)
+    if state and state.media == "freeswitch":
+        rows = [line.split() for line in fs_api(state, host, "sofia status profile external").splitlines()]
+        return next(int(r[1]) for r in rows if len(r) == 2 and r[0] == "CALLS-IN")
     script = 'for f in /tmp/*_counts.csv; do [ -f "$f" ] && head -1 "$f" && tail -1 "$f"; done; true'
     lines = run(in_host(center, host, ["sh", "-c", script]), check=False).stdout.strip().splitlines()
     total = 0

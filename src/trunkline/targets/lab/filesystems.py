@@ -1,10 +1,15 @@
 """Each lab host's file system: a persistent mount namespace in which /etc and /var are overlays,
 /run and /tmp its own tmpfs, and the rendered files placed at their server paths with their owners
-and modes (what the roles do on a server)."""
+and modes (what the roles do on a server), their secret references filled in with the lab's own
+random values as apply fills them in (fill_secrets)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import secrets
+import shutil
 from pathlib import Path
 
 from trunkline.plan.topology import Host, Plan
@@ -21,12 +26,35 @@ def _ensure_private_run_root(state: LabState) -> None:
         run(["mount", "--make-private", str(RUN_ROOT)])
 
 
+def fill_secrets(state: LabState) -> None:
+    """A random value per secret reference of the render (secrets.json, mode 0600), and the placed
+    tree: the render with those values filled in by trunkline.deploys.unmark, as apply does, and its
+    manifest's digests those of the filled files (what verify compares the hosts' files with)."""
+    from trunkline.deploys import unmark
+
+    manifest = json.loads((state.render_dir() / "manifest.json").read_text())
+    values = {ref: secrets.token_urlsafe(18) for ref in sorted({r for e in manifest["files"] for r in e["secrets"]})}
+    fd = os.open(state.dir / "secrets.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh, indent=2)
+    placed = state.placed_dir()
+    shutil.copytree(state.render_dir(), placed)
+    placed.chmod(0o700)
+    for e in manifest["files"]:
+        if e["secrets"]:
+            f = placed / e["host"] / e["path"].lstrip("/")
+            data = unmark(f.read_text(), e["path"], values).encode()
+            f.write_bytes(data)
+            e["sha256"] = hashlib.sha256(data).hexdigest()
+    (placed / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
 def build_filesystems(state: LabState, plan: Plan) -> None:
     c = plan.center
     _ensure_private_run_root(state)
     state.run_dir = str(RUN_ROOT / c)
     state.save()
-    manifest = json.loads((state.render_dir() / "manifest.json").read_text())
+    manifest = json.loads((state.placed_dir() / "manifest.json").read_text())
     for host in plan.hosts:
         base = host_run_dir(c, host.name)
         for d in ("etc.upper", "etc.work", "var.upper", "var.work"):
@@ -41,7 +69,7 @@ def build_filesystems(state: LabState, plan: Plan) -> None:
             f"mount -t overlay overlay -o lowerdir=/etc,upperdir={base}/etc.upper,workdir={base}/etc.work /etc",
             f"mount -t overlay overlay -o lowerdir=/var,upperdir={base}/var.upper,workdir={base}/var.work /var",
             "mount -t tmpfs -o mode=0755 tmpfs /run",
-            # the state folder (render tree, lab PKI, SIPp scenarios), read-only, before /tmp is hidden
+            # the state folder (placed tree, lab PKI, SIPp scenarios), read-only, before /tmp is hidden
             f"mkdir -p {LAB_SRC} && mount --bind '{state.dir}' {LAB_SRC} && mount -o remount,bind,ro {LAB_SRC}",
             "mount -t tmpfs -o mode=1777 tmpfs /tmp",
         ])
@@ -56,8 +84,11 @@ def _place_files(center: str, host: Host, entries: list[dict]) -> None:
         # users the packages would create; made in this host's overlay /etc only
         script.append(f"getent group {user} >/dev/null || groupadd --system {user}")
         script.append(f"getent passwd {user} >/dev/null || useradd --system --no-create-home -g {user} -s /usr/sbin/nologin {user}")
+    # roles/freeswitch makes the folders of its files FreeSWITCH's own, readable by it only
+    for d in sorted({os.path.dirname(e["path"]) for e in entries if e["template"].startswith("templates/freeswitch/")}):
+        script.append(f"install -d -o freeswitch -g freeswitch -m 0750 '{d}'")
     for e in entries:
-        src = f"{LAB_SRC}/render/{host.name}{e['path']}"
+        src = f"{LAB_SRC}/placed/{host.name}{e['path']}"
         script.append(f"install -D -o {e['owner']} -g {e['group']} -m {e['mode']} '{src}' '{e['path']}'")
     if host.role == "sip-proxy":
         script.append("install -d -o root -g kamailio -m 0750 /etc/kamailio/tls")

@@ -1,6 +1,7 @@
 """Bringing a lab up, taking it down and telling its status.
 
-`up` renders the center, makes the PKI, the network and the file systems, starts the services
+`up` renders the center, makes the PKI, the network and the file systems (the lab's secret values
+filled in), starts the services (FreeSWITCH on the media nodes, or the SIPp stand-in: media.choose)
 and returns when every site answers; on any failure it takes down what it made. `down` removes
 what the state file records, and whatever carries the center's namespace prefix.
 """
@@ -15,12 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 from trunkline.center import Center
-from trunkline.plan.topology import Plan
-from trunkline.targets.lab.filesystems import build_filesystems
+from trunkline.plan.topology import Host, Plan
+from trunkline.targets.lab import media as media_server
+from trunkline.targets.lab.filesystems import build_filesystems, fill_secrets
 from trunkline.targets.lab.network import build_network
 from trunkline.targets.lab.pki import make_lab_pki
-from trunkline.targets.lab.processes import SIPP_DIR, alive, services, start_host, stop_proc
-from trunkline.targets.lab.readiness import vip_holders, wait_ready
+from trunkline.targets.lab.processes import SIPP_DIR, alive, services, start_host, stop_procs
+from trunkline.targets.lab.readiness import vip_holders, wait_ready, wait_until
 from trunkline.targets.lab.shell import ip, run
 from trunkline.targets.lab.state import RUN_ROOT, STATE_ROOT, LabError, LabState, carrier_ns, ns_name
 
@@ -28,7 +30,7 @@ from trunkline.targets.lab.state import RUN_ROOT, STATE_ROOT, LabError, LabState
 PROGRAMS = {"kamailio": "kamailio", "keepalived": "keepalived", "rtpengine": "rtpengine-daemon", "sipp": "sip-tester",
 "openssl": "openssl", "nsenter": "util-linux"}
 
-LAB_MAX_MEDIA = 2  # media nodes per site in the lab: SIPp stand-ins, two show the failover
+LAB_MAX_MEDIA = 2  # media nodes per site in the lab (a FreeSWITCH each): two show the failover
 
 
 def require_privileges() -> None:
@@ -64,10 +66,15 @@ def lab_overrides(plan: Plan) -> tuple[list[str], list[str]]:
     return sets, said
 
 
-def up(center: Center, scaled: list[str] = (), progress: Callable[[str], None] = lambda s: None) -> LabState:
-    """Render the center's plan, check it, and run it: returns when every site answers calls."""
+def up(center: Center, scaled: list[str] = (), progress: Callable[[str], None] = lambda s: None,
+       media: str = "auto") -> LabState:
+    """Render the center's plan, check it, and run it: returns when every site answers calls.
+    `media`: auto, freeswitch or sipp (media.choose)."""
     plan = center.plan
     require_privileges()
+    chosen, note = media_server.choose(media)
+    if note:
+        progress(f"media nodes: {note}")
     missing = missing_programs()
     if missing:
         raise LabError("the lab needs these programs: " + ", ".join(missing) + "; `make demo` installs them")
@@ -75,7 +82,7 @@ def up(center: Center, scaled: list[str] = (), progress: Callable[[str], None] =
     if old:
         progress(f"an earlier lab of {plan.center} is still recorded; taking it down first")
         down(plan.center)
-    state = LabState(center=plan.center, blueprint=center.source, scaled=list(scaled))
+    state = LabState(center=plan.center, blueprint=center.source, scaled=list(scaled), media=chosen, media_note=note)
     state.save()
     try:
         (state.dir / "plan.json").write_text(plan.to_json())
@@ -85,13 +92,19 @@ def up(center: Center, scaled: list[str] = (), progress: Callable[[str], None] =
         shutil.copytree(SIPP_DIR, state.dir / "sipp", dirs_exist_ok=True)
         progress(f"network: {len(plan.hosts)} hosts, {len(plan.sites)} site bridges, {len(plan.trunks)} carriers")
         build_network(state, plan)
-        progress("file systems: rendered files placed at their server paths")
+        progress("file systems: rendered files placed at their server paths, with the lab's secret values")
+        fill_secrets(state)
         build_filesystems(state, plan)
         order = {"rtpengine": 0, "media": 1, "recording": 2, "sip-proxy": 3}
-        for host in sorted(plan.hosts, key=lambda h: (order[h.role], h.name)):
-            if services(plan, host):
-                progress(f"start {host.name}: {', '.join(services(plan, host))}")
+        hosts = sorted(plan.hosts, key=lambda h: (order[h.role], h.name))
+        # FreeSWITCH's keys: the first media node makes them, the others start from its copy
+        later = [h for h in hosts if h.role == "media"][1:] if state.media == "freeswitch" else []
+        for host in hosts:
+            if services(state, host) and host not in later:
+                progress(f"start {host.name}: {', '.join(services(state, host))}")
                 start_host(state, plan, host)
+        if later:
+            _start_from_first_keys(state, plan, [h for h in hosts if h.role == "media"][0], later, progress)
         wait_ready(state, plan, progress)
         state.ready = True
         state.save()
@@ -100,6 +113,26 @@ def up(center: Center, scaled: list[str] = (), progress: Callable[[str], None] =
         progress("bringing the lab up failed; removing what was made")
         down(plan.center)
         raise
+
+
+def _start_from_first_keys(state: LabState, plan: Plan, first: Host, later: list[Host], progress: Callable[[str], None]) -> None:
+    progress(f"FreeSWITCH on {first.name} makes its TLS and DTLS keys; the other media nodes start from a copy")
+    proc = next(p for p in state.processes if p.host == first.name)
+
+    def made() -> bool:
+        if not alive(proc):
+            raise LabError(f"FreeSWITCH on {first.name} exited while starting")
+        return media_server.keys_made(state, first.name)
+
+    try:
+        wait_until(f"FreeSWITCH on {first.name} to make its keys", made, media_server.START_TIMEOUT_S, 0.2)
+    except LabError as exc:
+        raise LabError(f"{exc}; the end of its log:\n{media_server.log_tail(state, first.name)}") from None
+    media_server.keep_keys(state, first.name)
+    for host in later:
+        media_server.seed_keys(state, host.name)
+        progress(f"start {host.name}: {', '.join(services(state, host))}")
+        start_host(state, plan, host)
 
 
 def down(center: str, progress: Callable[[str], None] = lambda s: None) -> list[str]:
@@ -111,10 +144,9 @@ def down(center: str, progress: Callable[[str], None] = lambda s: None) -> list[
     listing = ip("netns", "list", check=False).stdout
     namespaces |= {line.split()[0] for line in listing.splitlines() if line.startswith(f"tl-{center}-")}
     if state:
-        for proc in reversed(state.processes):
-            if alive(proc):
-                stop_proc(state, proc)
-                done.append(f"stopped {proc.name} on {proc.host} (PID {proc.pid})")
+        live = [p for p in reversed(state.processes) if alive(p)]
+        stop_procs(state, live)
+        done += [f"stopped {p.name} on {p.host} (PID {p.pid})" for p in live]
     # any process still inside one of our namespaces was started by us (e.g. a call run cut short)
     for ns in sorted(namespaces):
         pids = ip("netns", "pids", ns, check=False).stdout.split()
@@ -174,7 +206,7 @@ def status(center: str) -> dict:
         hosts.append(asdict(HostStatus(h.name, h.site, h.role, h.address, procs, addrs, any(a.startswith(vip + "/") for a in addrs))))
     return {
         "center": center, "blueprint": state.blueprint, "ready": state.ready, "scaled": state.scaled,
-        "media_stand_in": "SIPp UAS answers calls in place of FreeSWITCH (not packaged for Debian 12); the rendered FreeSWITCH files are placed on each media node",
+        "media": media_server.describe(state),
         "sites": [{"name": s.name, "vip": s.vip, "vip_holders": vip_holders(center, plan, s.name)} for s in plan.sites],
         "carriers": [{"trunk": t.name, "namespace": carrier_ns(center, t.name), "peers": t.peers} for t in plan.trunks],
         "hosts": hosts,

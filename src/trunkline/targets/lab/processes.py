@@ -1,5 +1,5 @@
-"""The lab's processes: what runs on each host, the command line of each (as its unit says), and
-starting and stopping them by recorded PID and start time (a recycled PID is never ours)."""
+"""The lab's processes: what runs on each host, the command line of each (as its unit says; FreeSWITCH's
+in media.py), and starting and stopping them by recorded PID and start time (a recycled PID is never ours)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
 from trunkline.roles import lab_programs
-from trunkline.targets.lab.shell import in_host
+from trunkline.targets.lab import media
+from trunkline.targets.lab.shell import in_host, in_ns
 from trunkline.targets.lab.state import LAB_SRC, LabError, LabState, Proc
 from trunkline.targets.lab.units import unit_command, unit_umask
 
@@ -38,11 +39,12 @@ def alive(p: Proc) -> bool:
     return _start_time(p.pid) == p.start
 
 
-def spawn(state: LabState, host: str, name: str, argv: list[str]) -> Proc:
+def spawn(state: LabState, host: str, name: str, argv: list[str], ns: str | None = None) -> Proc:
+    """Start argv in a lab host's namespaces (or in the bare namespace `ns`, e.g. the agents'), recorded in the state."""
     logs = state.dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{host}.{name}.log"
-    cmd = in_host(state.center, host, argv)
+    cmd = in_ns(ns, argv) if ns else in_host(state.center, host, argv)
     with open(log, "ab") as fh:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
     proc = Proc(host=host, name=name, pid=p.pid, start=_start_time(p.pid), argv=argv, log=str(log))
@@ -72,6 +74,8 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
         umask = unit_umask(state.center, host.name, "/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf")
         return ["sh", "-c", f"umask {umask}; exec \"$0\" \"$@\"", "rtpengine", "--config-file=/etc/rtpengine/rtpengine.conf", "--config-section=rtpengine",
                 "--foreground", "--log-stderr", "--pidfile=/run/rtpengine.pid", "--no-fallback"]
+    if name == "freeswitch":
+        return media.argv()
     if name == "sipp-uas":
         scenario = "uas-srtp.xml" if plan.security["srtp"] == "required" else "uas.xml"
         return ["sipp", "-sf", f"{LAB_SRC}/sipp/{scenario}", "-i", host.address, "-p", str(MEDIA_SIP_PORT),
@@ -80,14 +84,15 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
     raise LabError(f"no program {name!r} in the lab")
 
 
-def services(plan: Plan, host: Host) -> list[str]:
-    """What runs on a host in the lab, in start order (the role catalogue's lab programs)."""
-    return lab_programs(host)
+def services(state: LabState, host: Host) -> list[str]:
+    """What runs on a host in the lab, in start order (the role catalogue's lab programs; the
+    stand-in's in place of FreeSWITCH's when the lab runs it)."""
+    return lab_programs(host, stand_in=state.media == "sipp")
 
 
 def start_host(state: LabState, plan: Plan, host: Host, only: str | None = None) -> list[Proc]:
     started = []
-    for name in services(plan, host):
+    for name in services(state, host):
         if only and name != only:
             continue
         started.append(spawn(state, host.name, name, argv_for(state, plan, host, name)))
@@ -96,26 +101,36 @@ def start_host(state: LabState, plan: Plan, host: Host, only: str | None = None)
 
 def stop_proc(state: LabState, proc: Proc, sig: int = signal.SIGTERM, wait: float = 5.0) -> None:
     """End one recorded process (and the children it forked: its own session) by PID."""
-    if not alive(proc):
-        return
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and alive(proc):
-        _reap(proc.pid)
-        time.sleep(0.05)
-    if alive(proc):
+    stop_procs(state, [proc], sig, wait)
+
+
+def stop_procs(state: LabState, procs: list[Proc], sig: int = signal.SIGTERM, wait: float = 5.0) -> None:
+    """End recorded processes by PID, all signalled at once and waited for together (a FreeSWITCH
+    takes seconds to shut down); SIGKILL for any still alive after `wait` s."""
+    live = [p for p in procs if alive(p)]
+    for p in live:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(p.pid, sig)
         except ProcessLookupError:
             pass
-        for _ in range(40):
-            _reap(proc.pid)
-            if not alive(proc):
-                break
-            time.sleep(0.05)
+    deadline = time.monotonic() + wait
+    while live and time.monotonic() < deadline:
+        for p in live:
+            _reap(p.pid)
+        live = [p for p in live if alive(p)]
+        time.sleep(0.05)
+    for p in live:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for _ in range(40):
+        for p in live:
+            _reap(p.pid)
+        live = [p for p in live if alive(p)]
+        if not live:
+            break
+        time.sleep(0.05)
 
 
 def _reap(pid: int) -> None:

@@ -1,12 +1,15 @@
 """Is the lab ready: VIP holders, SIP probes sent from inside namespaces, and waiting for each site
-to answer (every proxy and media node answering OPTIONS)."""
+to answer (every proxy and media node answering OPTIONS; a media node that fails shows the end of
+FreeSWITCH's log)."""
 
 from __future__ import annotations
 
 import time
 from typing import Callable
 
-from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
+from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
+from trunkline.targets.lab import media as media_server
+from trunkline.targets.lab.processes import alive
 from trunkline.targets.lab.shell import in_ns, ip, run
 from trunkline.targets.lab.state import LabError, LabState, carrier_ns, ns_name
 
@@ -86,10 +89,29 @@ def wait_ready(state: LabState, plan: Plan, progress: Callable[[str], None] = la
             wait_until(f"Kamailio on {p.name} answering OPTIONS",
                        lambda: (sip_options(c, carrier, src, p.address) or "").startswith("SIP/2.0 200"), timeout, 0.3)
         for m in plan.hosts_of(site.name, "media"):
-            wait_until(f"media node {m.name} answering OPTIONS",
-                       lambda: (sip_options(c, ns_name(c, proxies[0].name), proxies[0].address, m.address, MEDIA_SIP_PORT) or "").startswith("SIP/2.0 200"),
-                       timeout, 0.3)
+            _wait_media_node(state, proxies[0], m, timeout)
         progress(f"site {site.name} ready: VIP {site.vip} on {', '.join(vip_holders(c, plan, site.name)) or proxies[0].name}")
     # the dispatcher marks nodes up on its first probe round (ds_ping_interval 1 s)
     time.sleep(1.5)
+
+
+def _wait_media_node(state: LabState, proxy: Host, node: Host, timeout: float) -> None:
+    """OPTIONS from the site's first proxy answered on MEDIA_SIP_PORT; FreeSWITCH gets its own
+    bound (a start may include making its keys) and, failing, the end of its log in the error."""
+    c = state.center
+    procs = [p for p in state.processes if p.host == node.name]
+    program = "FreeSWITCH" if state.media == "freeswitch" else "the SIPp stand-in"
+
+    def answers() -> bool:
+        if procs and not any(alive(p) for p in procs):
+            raise LabError(f"{program} on media node {node.name} exited")
+        return (sip_options(c, ns_name(c, proxy.name), proxy.address, node.address, MEDIA_SIP_PORT) or "").startswith("SIP/2.0 200")
+
+    try:
+        wait_until(f"{program} on media node {node.name} answering OPTIONS on {MEDIA_SIP_PORT}", answers,
+                   media_server.START_TIMEOUT_S if state.media == "freeswitch" else timeout, 0.3)
+    except LabError as exc:
+        if state.media != "freeswitch":
+            raise
+        raise LabError(f"{exc}; the end of its log:\n{media_server.log_tail(state, node.name)}") from None
 

@@ -1,8 +1,9 @@
 """The lab's record and names: what a lab of one center is made of, and what each piece is called.
 
 The state file (.trunkline/lab/<center>/state.json, or under $TRUNKLINE_STATE) lists every
-namespace, mount and process the lab made; it is written before each resource is made, so `down`
-cleans up after a crash. Names: tl-<center>-<host> for a host, -core, -carrier-<trunk>, -stranger.
+namespace, mount and process the lab made and which media server runs; it is written before each
+resource is made, so `down` cleans up after a crash. Beside it: the render, the placed tree (the
+render with the lab's secret values, secrets.json, both readable by root only), PKI and logs. Names: tl-<center>-<host> for a host, -core, -carrier-<trunk>, -stranger.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class LabState:
     processes: list[Proc] = field(default_factory=list)
     scaled: list[str] = field(default_factory=list)
     ready: bool = False
+    media: str = "sipp"  # what answers on the media nodes: "freeswitch", or "sipp" (the stand-in)
+    media_note: str = ""  # why the stand-in runs, when it does
 
     @property
     def dir(self) -> Path:
@@ -72,7 +75,17 @@ class LabState:
         return Plan.model_validate_json((self.dir / "plan.json").read_text())
 
     def render_dir(self) -> Path:
+        """The center's render, as apply ships it (secret references marked)."""
         return self.dir / "render"
+
+    def placed_dir(self) -> Path:
+        """The render with the lab's secret values filled in (manifest digests too): what the hosts hold."""
+        return self.dir / "placed"
+
+    def secrets(self) -> dict[str, str]:
+        """The lab's value of each secret reference of the render (made once per lab, secrets.json)."""
+        path = self.dir / "secrets.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
 
 def lab_centers() -> list[str]:

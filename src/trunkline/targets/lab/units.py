@@ -10,14 +10,18 @@ from trunkline.targets.lab.shell import in_host, run
 from trunkline.targets.lab.state import LabError
 
 
+def parse_unit(text: str) -> list[tuple[str, str]]:
+    """KEY=VALUE lines of a unit file (or an environment file), comments left out."""
+    return [(k.strip(), v.strip()) for k, sep, v in (line.partition("=") for line in text.splitlines())
+            if sep and k.strip() and not k.lstrip().startswith(("#", ";"))]
+
+
 def unit_lines(center: str, host: str, *paths: str) -> list[tuple[str, str]]:
     """KEY=VALUE lines of a unit file and its drop-ins (or of an environment file) as the host has
     them, in the order given."""
     out = []
     for path in paths:  # one read each: a file without a final newline must not run into the next
-        text = run(in_host(center, host, ["cat", path]), check=False).stdout
-        out += [(k.strip(), v.strip()) for k, sep, v in (line.partition("=") for line in text.splitlines())
-                if sep and k.strip() and not k.lstrip().startswith(("#", ";"))]
+        out += parse_unit(run(in_host(center, host, ["cat", path]), check=False).stdout)
     return out
 
 
