@@ -136,6 +136,7 @@ CATALOGUE: dict[str, Role] = {
             Output("freeswitch/etc/freeswitch/sip_profiles/external.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/dialplan/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/ivr_menus/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/directory/trunkline.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
         ),
         deploys=("freeswitch",),
         lab=("freeswitch",),  # trunkline's build (make freeswitch), as its unit runs it; STAND_IN without it

@@ -19,7 +19,7 @@ SETS = ["spec.recording.storage.kind=nfs", "spec.recording.storage.worm=false",
 HOSTS = ["sh-dc1-sip1", "sh-dc1-rtp1", "sh-dc1-media1", "sh-dc1-rec1"]
 # XML-special characters on purpose: the media node's external.xml must get them escaped
 SECRETS = {"CARRIER_A_PASSWORD": 'a-Pw&<"7731">', "CARRIER_B_PASSWORD": "b-Pw-5519-quartz",
-           "TRUNKLINE_EVENT_SOCKET_PASSWORD": "es-Pw-'2207'&"}
+           "TRUNKLINE_EVENT_SOCKET_PASSWORD": "es-Pw-'2207'&", "TRUNKLINE_AGENT_SIP_PASSWORD": "agent-Pw-<4418>"}
 
 runner = CliRunner()
 

@@ -37,7 +37,8 @@ EVENT_SOCKET = "/etc/freeswitch/autoload_configs/event_socket.conf.xml"
 TOP = "/etc/freeswitch/freeswitch.xml"
 REST = [TOP] + [f"/etc/freeswitch/autoload_configs/{n}.conf.xml" for n in
                 ("switch", "timezones", "console", "logfile", "sofia", "db", "local_stream", "ivr", "post_load_modules", "opus")]
-ALL = [VARS, MODULES, CALLCENTER, INTERNAL, EXTERNAL, DIALPLAN, IVR, EVENT_SOCKET, *REST]
+DIRECTORY = "/etc/freeswitch/directory/trunkline.xml"
+ALL = [VARS, MODULES, CALLCENTER, INTERNAL, EXTERNAL, DIALPLAN, IVR, EVENT_SOCKET, DIRECTORY, *REST]
 
 INFO_PAUSE = "${uuid_send_info(${uuid} application x-trunkline-recording pause)}"
 INFO_RESUME = "${uuid_send_info(${uuid} application x-trunkline-recording resume)}"

@@ -68,7 +68,7 @@ def test_every_file_starts_with_a_managed_by_header_naming_blueprint_and_templat
 def test_no_secret_value_reaches_a_rendered_file(path, monkeypatch):
     # even with the referenced variables set, rendering never resolves them
     plan = load_center(path).plan
-    refs = [t.secret_ref for t in plan.trunks if t.secret_ref] + [plan.security["event_socket_password"]]
+    refs = [t.secret_ref for t in plan.trunks if t.secret_ref] + [plan.security[k] for k in ("event_socket_password", "agent_sip_password")]
     for ref in refs:
         if ref.startswith("env:"):
             monkeypatch.setenv(ref[4:], "SUPER-SECRET-VALUE")

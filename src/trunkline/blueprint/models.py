@@ -544,6 +544,10 @@ class Security(_Model):
     event_socket_password: SecretRef = Field(
         "env:TRUNKLINE_EVENT_SOCKET_PASSWORD", description="password of FreeSWITCH's event socket (loopback only) "
         "on every media node, a reference resolved at apply time; never the public default ClueCon")
+    agent_sip_password: SecretRef = Field(
+        "env:TRUNKLINE_AGENT_SIP_PASSWORD", description="SIP digest password with which agents' phones register "
+        "to the media nodes (FreeSWITCH's directory), a reference resolved at apply time; one credential for "
+        "every agent of the center: per-agent credentials need the center's own provisioning")
 
 
 class Upgrades(_Model):
