@@ -12,9 +12,11 @@ from the channel's CHANNEL_HANGUP_COMPLETE event (times, SIP status, cause, Call
 RTP counters) and from the send_dtmf application's completion, so a CallResult says what was done,
 not what was asked.
 
-TLS: the caller verifies the proxy's certificate against a CA (the lab CA) as a carrier would; a
-trunk with mutual TLS (tls.ca) needs the carrier's client certificate, which the lab does not hold:
-without one the caller falls back to TCP and says so in each result's note.
+TLS: the caller checks the proxy's certificate chain against a CA (the lab CA), as a carrier would
+(tls-verify-policy out; not subjects_out: sofia-sip 1.13 looks for SAN entries named "IP" where
+OpenSSL 3 names them "IP Address", so an address SAN never matches), and presents no certificate;
+a trunk with mutual TLS (tls.ca) needs the carrier's client certificate (`client=`), which the lab
+does not hold: the edge drops that carrier's calls without one, over TCP as well.
 
 `start_caller(ns, address, where, target=..., port=...)` is the caller on its own (any namespace,
 any target: tests call a standalone media node with it); `carrier_caller(state, plan, trunk)` is
@@ -326,9 +328,9 @@ class Caller:
     """A running caller: call() one call, calls() many at once."""
 
     def __init__(self, esl: _EventSocket, *, target: str, port: int, transport: str, srtp: bool, number: str,
-                 root: Path, pid: int, tls: bool, note: str = ""):
+                 root: Path, pid: int, tls: bool):
         self.esl, self.target, self.port, self.transport, self.srtp = esl, target, port, transport, srtp
-        self.default_number, self.root, self.pid, self.tls, self.note = number, root, pid, tls, note
+        self.default_number, self.root, self.pid, self.tls = number, root, pid, tls
         self.started_s = 0.0
 
     @property
@@ -390,7 +392,7 @@ class Caller:
             cause = job.removeprefix("-ERR").strip() if job else "UNKNOWN"
             note = "" if job else "the caller's FreeSWITCH reported no end of this call by its deadline"
             return CallResult(c["uuid"], c["uuid"], False, None, cause or "UNKNOWN", c["started"], None, time.time(),
-                              dtmf, c["headers"], note="; ".join(n for n in (self.note, note) if n))
+                              dtmf, c["headers"], note=note)
         v = lambda name, default="": done.get(f"variable_{name}", default)  # noqa: E731
         epoch = lambda name: int(v(name, "0") or 0) / 1e6  # noqa: E731
         answered = epoch("answer_uepoch") > 0
@@ -404,7 +406,7 @@ class Caller:
             answered_at=epoch("answer_uepoch") if answered else None, ended_at=epoch("end_uepoch") or time.time(),
             dtmf_sent=dtmf, headers={k: v(f"sip_h_{k}") for k in c["headers"] if v(f"sip_h_{k}")},
             srtp=v("rtp_has_crypto"),
-            rtp=rtp, note=self.note)
+            rtp=rtp)
 
     def _wait(self, pending: list[dict]) -> list[CallResult]:
         results: dict[str, CallResult] = {}
@@ -446,42 +448,28 @@ class Caller:
 
 
 def _write_tls(tls_dir: Path, ca: Path, client: tuple[Path, Path] | None) -> None:
-    """cafile.pem (whom the caller trusts) and agent.pem (what it presents: the carrier's client
-    certificate, or one of its own that nobody is asked to trust)."""
+    """cafile.pem (whom the caller trusts) and agent.pem (the client certificate it presents).
+
+    Without a client certificate agent.pem holds none: mod_sofia only needs the file to exist (else
+    it makes a self-signed tls.pem), and sofia-sip then runs TLS without a certificate of its own, so
+    the caller presents none, as a carrier without mutual TLS does. A self-signed one would fail the
+    handshake with an edge that checks the certificates it is shown (tls.cfg verify_certificate)."""
     tls_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ca, tls_dir / "cafile.pem")
     if client:
         cert, key = client
         pem = Path(cert).read_bytes().rstrip(b"\n") + b"\n" + Path(key).read_bytes()
     else:
-        pem = _self_signed()
+        pem = b"# no client certificate: this carrier presents none\n"
     (tls_dir / "agent.pem").write_bytes(pem)
     (tls_dir / "agent.pem").chmod(0o600)
-
-
-def _self_signed() -> bytes:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trunkline lab carrier")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
 @contextmanager
 def start_caller(ns: str, address: str, where: Path, *, target: str, port: int, transport: str = "udp",
                  srtp: bool = False, number: str = "1000", ca: Path | None = None,
                  client: tuple[Path, Path] | None = None, certs: Path | None = None,
-                 sip_port: int = SIP_PORT, note: str = "") -> Iterator[Caller]:
+                 sip_port: int = SIP_PORT) -> Iterator[Caller]:
     """A caller in namespace `ns` on `address`, calling `target`:`port` until the block ends.
 
     `ca`: the CA that signs the target's TLS certificate (needed for tls); `client`: (cert, key)
@@ -534,7 +522,7 @@ def start_caller(ns: str, address: str, where: Path, *, target: str, port: int, 
                 esl = None
             time.sleep(0.2)
         caller = Caller(esl, target=target, port=port, transport=transport, srtp=srtp, number=number, root=root,
-                        pid=proc.pid, tls=tls_dir is not None, note=note)
+                        pid=proc.pid, tls=tls_dir is not None)
         caller.started_s = time.monotonic() - t0
         if certs and not certs.exists() and (root / "cert").exists():
             shutil.copytree(root / "cert", certs)
@@ -561,18 +549,17 @@ def carrier_caller(state: LabState, plan: Plan, trunk: str | None = None, *,
     """The lab's caller for a trunk (default: the first): on its first peer address in its carrier
     namespace, calling the VIP of its first site over its transport, SRTP when the blueprint requires it.
 
-    `client`: the carrier's (cert, key) for a trunk with mutual TLS; without it such a trunk is called over TCP."""
+    `client`: the carrier's (cert, key), needed for a trunk with mutual TLS (tls.ca)."""
     t = next((x for x in plan.trunks if x.name == trunk), None) if trunk else plan.trunks[0]
     if t is None:
         raise LabError(f"no trunk named {trunk!r} in {plan.center}: {', '.join(x.name for x in plan.trunks)}")
     site = plan.site(t.sites[0])
-    transport, port, note = t.transport, t.port, ""
-    if transport == "tls" and (t.tls_verify or t.tls_ca_ref) and client is None:
-        transport, port = "tcp", SIP_PORT
-        note = (f"trunk {t.name} asks for mutual TLS (tls.ca) and the lab holds no client certificate of its "
-                "carrier: these calls use TCP to the same Kamailio")
-    with start_caller(carrier_ns(plan.center, t.name), t.peers[0], state.dir, target=site.vip, port=port,
-                      transport=transport, srtp=plan.security.get("srtp") == "required",
-                      ca=state.dir / "pki" / "ca.crt" if transport == "tls" else None, client=client,
-                      certs=state.dir / "caller-cert", note=note) as caller:
+    if t.transport == "tls" and (t.tls_verify or t.tls_ca_ref) and client is None:
+        # the edge drops such a carrier's calls over TCP too (route ALLOWLIST): a fallback would only time out
+        raise LabError(f"trunk {t.name} requires mutual TLS (tls.ca): give carrier_caller the carrier's client "
+                       "certificate, client=(cert, key), signed by that CA")
+    with start_caller(carrier_ns(plan.center, t.name), t.peers[0], state.dir, target=site.vip, port=t.port,
+                      transport=t.transport, srtp=plan.security.get("srtp") == "required",
+                      ca=state.dir / "pki" / "ca.crt" if t.transport == "tls" else None, client=client,
+                      certs=state.dir / "caller-cert") as caller:
         yield caller
