@@ -47,13 +47,18 @@ def _recording(plan: Plan, host: Host) -> bool:
     return plan.recording["mode"] != "none"
 
 
+def _mp3(plan: Plan, host: Host) -> bool:
+    """FreeSWITCH writes the recordings as mp3 (mod_shout, which reads shout.conf)."""
+    return plan.recording["mode"] != "none" and plan.recording["format"] == "mp3"
+
+
 def _onprem(plan: Plan, host: Host) -> bool:
     """Hosts trunkline manages itself (a cloud site's hosts belong to the cloud target)."""
     return plan.site(host.site).kind == "onprem"
 
 
 def _recording_over_nfs(plan: Plan, host: Host) -> bool:
-    """rtpengine-recording mounts the site's store when recordings go to an NFS store there."""
+    """A media node mounts the site's store when recordings go to an NFS store there."""
     rec = plan.recording
     return rec["mode"] != "none" and rec["storage"]["kind"] == "nfs" and bool(plan.hosts_of(host.site, "recording"))
 
@@ -104,15 +109,12 @@ CATALOGUE: dict[str, Role] = {
     "rtpengine": Role(
         outputs=(
             Output("rtpengine/etc/rtpengine/rtpengine.conf.j2"),
-            Output("rtpengine/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf.j2"),
-            Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2", when=_recording),
-            Output("rtpengine/etc/default/rtpengine-recording-daemon.j2", when=_recording_over_nfs),
         ),
         deploys=("rtpengine",),
         lab=("rtpengine",),
         lab_processes=("rtpengine",),
         server_processes=("rtpengine",),
-        units=("rtpengine-daemon",),  # and rtpengine-recording-daemon when calls are recorded
+        units=("rtpengine-daemon",),
         ports=(f"udp/{RTPENGINE_NG_PORT}", f"udp/{_span(RTP_PORTS)}"),
     ),
     "media": Role(
@@ -136,6 +138,10 @@ CATALOGUE: dict[str, Role] = {
             Output("freeswitch/etc/freeswitch/sip_profiles/external.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/dialplan/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/ivr_menus/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
+            # FreeSWITCH records the calls: mod_shout's settings for mp3, its folder, the site's NFS store mounted there
+            Output("freeswitch/etc/freeswitch/autoload_configs/shout.conf.xml.j2", when=_mp3, owner="freeswitch", group="freeswitch"),
+            Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2", when=_recording),
+            Output("freeswitch/etc/systemd/system/trunkline-recording-store.service.j2", when=_recording_over_nfs),
             Output("freeswitch/etc/freeswitch/directory/trunkline.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
         ),
         deploys=("freeswitch",),
@@ -152,7 +158,7 @@ CATALOGUE: dict[str, Role] = {
         ),
         deploys=("recording_storage",),
         units=("nfs-kernel-server",),
-        ports=tuple(f"{p}/{n}" for n in NFS_PORTS for p in ("tcp", "udp")),  # NFS for the site's rtpengines
+        ports=tuple(f"{p}/{n}" for n in NFS_PORTS for p in ("tcp", "udp")),  # NFS for the site's media nodes
     ),
 }
 PAIR_ONLY = {"keepalived"}  # runs only on a proxy of an HA pair (it holds the VIP)

@@ -56,6 +56,6 @@ def test_the_unweakened_render_passes_every_control_the_corpus_names():
 def test_the_corpus_covers_the_weakenings_the_issue_found():
     names = " ".join(w["name"] for w in WEAKENINGS)
     for found in ("SRTP 488 rule made dead", "NULL, anonymous, export and RC4", "client side's certificate check off",
-                  "stranger's drop replaced by a 200", "spool at mode 0777", "pike off", "scanner route no longer called",
-                  "stranger drop replaced by a reply", "pause's media-node guard removed"):
+                  "stranger's drop replaced by a 200", "recordings folder (FreeSWITCH writes there) at mode 0777", "pike off",
+                  "scanner route no longer called", "stranger drop replaced by a reply", "carrier's INFO made to stop rtpengine recording"):
         assert found in names, found

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.chroot
 
 PACKAGES = {
     "sh-dc1-sip1": ["kamailio", "kamailio-tls-modules", "keepalived", "nftables", "chrony", "tzdata"],
-    "sh-dc1-rtp1": ["rtpengine-daemon", "rtpengine-recording-daemon", "nftables", "chrony"],
-    "sh-dc1-media1": ["nftables", "chrony"],
+    "sh-dc1-rtp1": ["rtpengine-daemon", "nftables", "chrony"],
+    "sh-dc1-media1": ["nfs-common", "nftables", "chrony"],  # the NFS client: FreeSWITCH records into the store
     "sh-dc1-rec1": ["nfs-kernel-server", "nftables", "chrony"],
 }
 
@@ -109,9 +109,12 @@ def test_the_retention_job_keeps_recordings_the_blueprints_five_years(applied):
     assert (applied.root("sh-dc1-rec1") / "usr/local/sbin/trunkline-retention").stat().st_mode & 0o777 == 0o755
 
 
-def test_the_rtpengine_host_mounts_the_store_over_nfs(applied):
-    settings = (applied.root("sh-dc1-rtp1") / "etc/default/rtpengine-recording-daemon").read_text()
-    assert "MUST_NFS=yes" in settings and "NFS_HOST=10.10.0.14" in settings
+def test_the_media_node_mounts_the_store_over_nfs_before_freeswitch_records(applied):
+    root = applied.root("sh-dc1-media1")
+    unit = (root / "etc/systemd/system/trunkline-recording-store.service").read_text()
+    assert 'ExecStart=/bin/mount -t nfs4 -o hard,tcp,vers=4.2 "10.10.0.14:/var/spool/trunkline/recordings" "/var/spool/trunkline/recordings"' in unit
+    assert "Before=freeswitch.service" in unit and "RequiredBy=freeswitch.service" in unit
+    assert (root / "var/spool/trunkline/recordings").is_dir()  # the mount point
 
 
 def test_no_daemon_was_started_inside_the_roots(applied):

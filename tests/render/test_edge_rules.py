@@ -60,13 +60,12 @@ def test_request_route_runs_the_guards_before_anything_can_reply(cfg):
     assert calls[:4] == guards, calls
     first_reply = next(i for i, c in enumerate(calls) if c in REPLIES)  # REQINIT replies 483 to loops
     assert first_reply >= 4 and calls.index("route(SRTP)") < calls.index("route(WITHINDLG)")
-    assert calls.index("route(REC_PAUSE)") < calls.index("route(WITHINDLG)")
 
 
 def test_strangers_are_dropped_without_a_reply(cfg):
     body = _route(cfg, "ALLOWLIST")
     assert "!isflagset(FLT_FROM_TRUNK) && !isflagset(FLT_FROM_MEDIA)" in body and "exit;" in body
-    assert not any(r in body for r in REPLIES) and "403" not in cfg.split("route[REC_PAUSE]")[0]
+    assert not any(r in body for r in REPLIES) and 'sl_send_reply("403"' not in cfg
 
 
 def test_scanners_route_drops_known_scanner_user_agents_without_a_reply(cfg):
@@ -87,13 +86,15 @@ def test_srtp_rule_reads_the_transport_of_the_m_lines(cfg):
     assert "search_body" not in cfg  # a substring anywhere in the body passed plain RTP before
 
 
-def test_recording_pause_and_resume_are_honoured_only_from_media_nodes(cfg):
-    body = _route(cfg, "REC_PAUSE")
-    guard = body.index("if (!isflagset(FLT_FROM_MEDIA))")
-    assert guard < body.index("stop_recording()") and guard < body.index("start_recording()")
-    assert 'sl_send_reply("403"' in body[guard:body.index("stop_recording()")]
-    outside = cfg.replace(body, "")
-    assert "stop_recording(" not in outside and "start_recording(" not in outside
+def test_the_edge_controls_no_recording_and_names_the_call_for_the_media_nodes_recording(cfg):
+    """FreeSWITCH records (dialplan/trunkline.xml): nothing here starts, stops or pauses a recording,
+    rtpengine is not asked to record, and the INVITE to a media node carries the Call-ID's MD5 (hex),
+    which names the recording file, with any copy a carrier sent removed first."""
+    for control in ("stop_recording(", "start_recording(", "pause_recording(", "record-call", "REC_PAUSE"):
+        assert control not in cfg, control
+    body = _route(cfg, "TO_MEDIA")
+    removed, added = body.index('remove_hf("X-Trunkline-Call");'), body.index('append_hf("X-Trunkline-Call: $(ci{s.md5})\\r\\n");')
+    assert removed < added < body.index("route(RELAY)")
 
 
 def test_topology_hiding_is_on_by_default_towards_every_trunk_peer(cfg):

@@ -102,11 +102,12 @@ def test_without_a_media_relay_the_media_nodes_take_rtp_from_the_carriers():
     assert "@trunk_peers" not in firewall(plan, "bj-dc2-media1")
 
 
-def test_the_recording_store_serves_nfs_only_to_the_sites_rtpengines():
+def test_the_recording_store_serves_nfs_only_to_the_sites_media_nodes():
+    """FreeSWITCH on the media nodes writes the recordings; the relays record nothing."""
     plan = load_center(ROOT / "blueprints" / "clinic.yaml").plan
     rec = plan.hosts_of(plan.sites[0].name, "recording")[0]
     rules = firewall(plan, rec.name)
-    writers = ", ".join(h.address for h in plan.hosts_of(rec.site, "rtpengine"))
+    writers = ", ".join(h.address for h in plan.hosts_of(rec.site, "media"))
     assert f"set writers_v4 {{ type ipv4_addr; flags interval; elements = {{ {writers} }}; }}" in rules
     assert "ip saddr @writers_v4 meta l4proto { tcp, udp } th dport { 111, 2049, 20048 } accept" in rules
 
@@ -131,8 +132,8 @@ def test_the_render_check_rejects_a_broken_firewall(plan, tmp_path):
 
 
 def test_the_settings_files_sh_sources_are_checked_by_sh(tmp_path):
-    """/etc/default/trunkline-retention (sourced by the retention job) and rtpengine-recording-daemon's
-    NFS settings were made outside render/ before; now render's check runs sh -n on them."""
+    """/etc/default/trunkline-retention (sourced by the retention job) was made outside render/ before;
+    now render's check runs sh -n on it."""
     plan = load_center(ROOT / "blueprints" / "clinic.yaml").plan
     rec = plan.hosts_of(plan.sites[0].name, "recording")[0]
     text = next(f.content.decode() for f in render_host(plan, rec) if f.path == "/etc/default/trunkline-retention")

@@ -40,8 +40,8 @@ REST = [TOP] + [f"/etc/freeswitch/autoload_configs/{n}.conf.xml" for n in
 DIRECTORY = "/etc/freeswitch/directory/trunkline.xml"
 ALL = [VARS, MODULES, CALLCENTER, INTERNAL, EXTERNAL, DIALPLAN, IVR, EVENT_SOCKET, DIRECTORY, *REST]
 
-INFO_PAUSE = "${uuid_send_info(${uuid} application x-trunkline-recording pause)}"
-INFO_RESUME = "${uuid_send_info(${uuid} application x-trunkline-recording resume)}"
+SHOUT = "/etc/freeswitch/autoload_configs/shout.conf.xml"  # mp3 recordings only
+REC = "${trunkline_recording}"  # the call's recording path, set by the carrier extension
 
 # a small center built in the tests: one site, one media node, a rented (hosted) pool beside ours
 SMALL = {
@@ -137,7 +137,10 @@ def extension(dialplan_text: str, name: str) -> ET.Element:
 
 
 def test_media_node_gets_every_freeswitch_file_of_the_output_map():
-    assert sorted(files(acme())) == sorted(o.target for o in OUTPUTS["media"]) == sorted(ALL)
+    # besides these the media role has the recordings' tmpfiles.d entry and the NFS store's mount unit;
+    # shout.conf.xml is there because acme-bank records mp3
+    assert sorted(files(acme())) == sorted(o.target for o in OUTPUTS["media"] if o.target.startswith("/etc/freeswitch/")) == sorted([*ALL, SHOUT])
+    assert SHOUT not in files(small(recording={"mode": "all", "format": "wav"}))
 
 
 @pytest.mark.parametrize("plan", [acme, lambda: small()], ids=["acme-bank", "small"])
@@ -285,11 +288,18 @@ def test_modules_conf_loads_g729_only_when_a_trunk_offers_it():
     assert "mod_g729" not in loaded(small())
 
 
-def test_modules_conf_loads_opus_for_an_opus_trunk_or_opus_recordings():
+def test_modules_conf_loads_opus_for_an_opus_trunk_only():
+    """Opus recordings need no FreeSWITCH module: the call is recorded as wav and opusenc encodes it."""
     pcma = [{"name": "telco", "transport": "tls", "codecs": ["PCMA"], "peers": ["203.0.113.10"]}]
     assert "mod_opus" in loaded(small())  # the trunk offers OPUS
-    assert "mod_opus" in loaded(small(trunks=pcma, recording={"mode": "all", "format": "opus"}))
-    assert "mod_opus" not in loaded(small(trunks=pcma, recording={"mode": "all", "format": "wav"}))
+    assert "mod_opus" not in loaded(small(trunks=pcma, recording={"mode": "all", "format": "opus"}))
+
+
+def test_modules_conf_loads_shout_only_for_mp3_recordings():
+    assert "mod_shout" in loaded(small(recording={"mode": "all", "format": "mp3"}))
+    assert "mod_shout" in loaded(small(recording={"mode": "on-demand", "format": "mp3"}))
+    for recording in ({"mode": "all", "format": "wav"}, {"mode": "all", "format": "opus"}, {"mode": "none", "format": "mp3"}):
+        assert "mod_shout" not in loaded(small(recording=recording)), recording
 
 
 # --- callcenter.conf.xml ----------------------------------------------------------------------
@@ -524,41 +534,82 @@ def test_inbound_extension_takes_only_calls_from_the_external_profile():
     assert (conditions[0].get("field"), conditions[0].get("expression")) == ("${sofia_profile_name}", "^external$")
 
 
-def test_dialplan_pauses_recording_for_payment_when_asked():
+def test_dialplan_masks_the_recording_for_payment_when_asked():
+    """record_session_mask writes silence in place of the call's audio (the file stays one piece)."""
     plan = acme()
     assert plan.recording["pause_on_payment"] and plan.recording["mode"] != "none"
     steps = actions(extension(files(plan)[DIALPLAN], "payment"))
-    apps = [a for a, _ in steps]
-    data = [d for _, d in steps]
-    pause = next(i for i, d in enumerate(data) if INFO_PAUSE in d)
-    resume = next(i for i, d in enumerate(data) if INFO_RESUME in d)
-    digits = apps.index("play_and_get_digits")
-    assert pause < digits < resume
+    mask, unmask = steps.index(("record_session_mask", REC)), steps.index(("record_session_unmask", REC))
+    assert mask < [a for a, _ in steps].index("play_and_get_digits") < unmask
+    # each pause is logged (PCI DSS 10.2), at NOTICE, which session_loglevel notice still lets through
+    assert steps[mask + 1][0] == steps[unmask + 1][0] == "log" and steps[mask + 1][1].startswith("NOTICE ")
 
 
-def test_payment_info_carries_the_agreed_content_type_and_body():
-    # uuid_send_info <uuid> <mime_type> <mime_subtype> <message> -> Content-Type: type/subtype
-    text = files(acme())[DIALPLAN]
-    found = re.findall(r"\$\{uuid_send_info\(\$\{uuid\} (\S+) (\S+) (\S+)\)\}", text)
-    assert found == [("application", "x-trunkline-recording", "pause"), ("application", "x-trunkline-recording", "resume")]
-
-
-def test_card_data_is_cleared_before_recording_resumes():
+def test_card_data_is_cleared_before_the_recording_hears_the_call_again():
     steps = actions(extension(files(acme())[DIALPLAN], "payment"))
-    unset = steps.index(("unset", "trunkline_card_number"))
-    resume = next(i for i, (_, d) in enumerate(steps) if INFO_RESUME in d)
-    assert unset < resume
+    assert steps.index(("unset", "trunkline_card_number")) < steps.index(("record_session_unmask", REC))
 
 
 @pytest.mark.parametrize("recording", [
     {"mode": "all", "pause_on_payment": False},
     {"mode": "none", "pause_on_payment": True},
 ], ids=["pause-off", "mode-none"])
-def test_dialplan_payment_sends_no_recording_info_when_not_asked(recording):
+def test_dialplan_payment_masks_nothing_when_not_asked(recording):
     text = files(small(recording=recording))[DIALPLAN]
     payment = extension(text, "payment")
     assert "play_and_get_digits" in [a for a, _ in actions(payment)]
-    assert "uuid_send_info" not in text
+    assert "record_session_mask" not in text and "uuid_send_info" not in text
+
+
+def recording_steps(plan: Plan) -> list[tuple[str, str]]:
+    return actions(extension(files(plan)[DIALPLAN], "inbound"))
+
+
+def test_mode_all_records_every_carrier_call_from_its_answer_before_the_ivr():
+    steps = recording_steps(acme())
+    apps = [a for a, _ in steps]
+    start = steps.index(("record_session", REC))
+    assert apps.index("set") < apps.index("answer") < start < apps.index("transfer")
+    assert ("set", "trunkline_recording=${trunkline_recording_name}.mp3") in steps[:start]
+
+
+def test_mode_on_demand_sets_the_path_and_starts_nothing():
+    steps = recording_steps(small(recording={"mode": "on-demand", "format": "wav"}))
+    assert ("set", "trunkline_recording=${trunkline_recording_name}.wav") in steps
+    assert "record_session" not in [a for a, _ in steps]
+
+
+def test_mode_none_records_nothing():
+    text = files(small(recording={"mode": "none"}))[DIALPLAN]
+    assert "record_session" not in text and "trunkline_recording" not in text and "X-Trunkline-Call" not in text
+
+
+def test_recording_name_is_the_date_in_the_sites_zone_the_call_id_hash_and_the_uuid():
+    steps = dict(s for s in recording_steps(acme()) if s[0] == "set" and "=" in s[1] for s in [tuple(s[1].split("=", 1))])
+    assert steps["trunkline_recording_day"] == "${strftime_tz(Asia/Shanghai %Y/%m/%d)}"
+    assert steps["trunkline_recording_name"] == "$${recordings_dir}/${trunkline_recording_day}/${trunkline_call_hash}_${uuid}"
+    # mono 8 kHz, as the storage sizing counts it; even a call under FreeSWITCH's default 3 s is kept
+    assert (steps.get("RECORD_STEREO"), steps["record_sample_rate"], steps["RECORD_MIN_SEC"]) == (None, "8000", "0")
+
+
+def test_the_call_id_hash_is_taken_only_as_32_hex_digits():
+    """The proxy sends MD5(Call-ID) in X-Trunkline-Call; anything else names the file nocallid."""
+    cond = next(c for c in extension(files(acme())[DIALPLAN], "inbound").findall("condition")
+                if c.get("field") == "${sip_h_X-Trunkline-Call}")
+    assert cond.get("expression") == "^([0-9a-f]{32})$" and cond.get("break") == "never"
+    assert [(a.tag, a.get("data")) for a in cond] == [("action", "trunkline_call_hash=$1"), ("anti-action", "trunkline_call_hash=nocallid")]
+
+
+@pytest.mark.parametrize("fmt,ext", [("wav", "wav"), ("mp3", "mp3"), ("opus", "wav")])
+def test_format_names_the_file_and_opus_is_encoded_after_the_call(fmt, ext):
+    steps = dict(tuple(d.split("=", 1)) for a, d in recording_steps(small(recording={"mode": "all", "format": fmt})) if a == "set")
+    assert steps["trunkline_recording"] == f"${{trunkline_recording_name}}.{ext}"
+    post = steps.get("record_post_process_exec_api")
+    if fmt == "opus":
+        assert post == ("bg_system:cd /var/spool/trunkline/recordings/${trunkline_recording_day} && opusenc --quiet --bitrate 16 "
+                        "${trunkline_call_hash}_${uuid}.wav ${trunkline_call_hash}_${uuid}.opus && rm -f ${trunkline_call_hash}_${uuid}.wav")
+    else:
+        assert post is None
 
 
 def test_dialplan_sets_srtp_before_answering_carrier_calls():

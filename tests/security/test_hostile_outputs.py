@@ -279,7 +279,7 @@ def _tmpfiles_created(text: str, root: Path) -> set[str]:
         pytest.skip("systemd-tmpfiles is not installed")
     root.parent.mkdir(parents=True, exist_ok=True)
     conf = root.with_suffix(".conf")
-    conf.write_text(text.replace(" rtpengine trunkline-rec ", " root root ").replace(" root trunkline-rec ", " root root "))
+    conf.write_text(text.replace(" freeswitch trunkline-rec ", " root root ").replace(" root trunkline-rec ", " root root "))
     root.mkdir()
     proc = subprocess.run([exe, f"--root={root}", "--create", str(conf)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
@@ -332,6 +332,13 @@ def _ansible_vars(inventory: Path, host: str) -> tuple[dict, Callable]:
     return variables, Templar(loader=loader, variables=variables).template
 
 
+def _systemd_words(line: str) -> list[str]:
+    """An Exec*= command line as systemd splits it (systemd.syntax(7)): double quotes with C escapes,
+    %% and $$ for a literal % and $."""
+    words = [m.group(1) if m.group(1) is not None else m.group(2) for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', line)]
+    return [re.sub(r"\\(.)", r"\1", w).replace("%%", "%").replace("$$", "$") for w in words]
+
+
 def _sourced(path: Path, name: str) -> str:
     """What sh sees in $name after sourcing the file (as the retention job does)."""
     proc = subprocess.run(["sh", "-c", f'. "$1"; printf %s "${name}"', "sh", str(path)], capture_output=True, text=True, timeout=30)
@@ -377,20 +384,24 @@ def assert_render_inert(got: Outcome, clean: Outcome, field: str, value: str, tm
             assert _routes(text) == _routes(before), f"{key}: route blocks changed"
         if key[1].endswith("trunkline-recordings.conf"):
             d_lines = [shlex.split(line) for line in text.splitlines() if line.startswith("d ")]
-            assert [len(f) for f in d_lines] == [6, 6], d_lines  # type path mode user group age
+            assert [len(f) for f in d_lines] == [6], d_lines  # type path mode user group age
             path = got.plan.recording["storage"]["path"]
             assert d_lines[0][1].replace("%%", "%") == path
             made = _tmpfiles_created(text, tmp_root / key[0])
-            assert path in made and all(path.startswith(m) or "/var/spool/rtpengine".startswith(m) for m in made), made
+            assert path in made and all(path.startswith(m) for m in made), made
         if key[1].endswith("trunkline.exports"):
             rows = [line.split() for line in text.splitlines() if not line.startswith("#")]
             assert len(rows) == 1 and _unescape_exports(rows[0][0]) == got.plan.recording["storage"]["path"]
     # what sh (the retention job) and systemd's EnvironmentFile= read back from the /etc/default files
-    for host, path, name in (("hq-rec1", "/etc/default/trunkline-retention", "TRUNKLINE_RETENTION_DIR"),
-                             ("hq-rtp1", "/etc/default/rtpengine-recording-daemon", "NFS_REMOTE_PATH")):
+    for host, path, name in (("hq-rec1", "/etc/default/trunkline-retention", "TRUNKLINE_RETENTION_DIR"),):
         sourced = tmp_root.with_name(path.rsplit("/", 1)[1])
         sourced.write_text(got.files[(host, path)])
         assert _sourced(sourced, name) == got.plan.recording["storage"]["path"]
+    # the media node mounts the store where FreeSWITCH writes: systemd reads back one path, no more
+    store = got.files[("hq-media1", "/etc/systemd/system/trunkline-recording-store.service")]
+    start = next(line for line in store.splitlines() if line.startswith("ExecStart="))
+    assert _systemd_words(start.removeprefix("ExecStart="))[-2:] == [f"{got.plan.hosts_of('hq', 'recording')[0].address}:{got.plan.recording['storage']['path']}",
+                                                                      got.plan.recording["storage"]["path"]]
     assert got.files[("hq-sip1", "/etc/timezone")] == got.plan.site("hq").timezone + "\n"
     f = got.files
     media = next(h for h, p in f if h.endswith("media1"))

@@ -59,16 +59,15 @@ def packages(plan: Plan, role: str) -> list[str]:
     for name in ["common", *ROLE_DEPLOYS[role]]:
         d = role_defaults(name)
         out += d.get(f"{name}_packages", []) if name != "freeswitch" else []
-    if role == "rtpengine" and plan.recording["mode"] != "none":
-        out += role_defaults("rtpengine")["rtpengine_recording_packages"]
+    if role == "media" and plan.recording["mode"] != "none" and plan.recording["format"] == "opus":
+        out += role_defaults("freeswitch")["freeswitch_opus_packages"]  # opusenc: FreeSWITCH records wav, then encodes
     if role == "recording" and plan.recording["storage"]["kind"] == "nfs":
         out += role_defaults("recording_storage")["recording_storage_nfs_packages"]
     return list(dict.fromkeys(out))
 
 
 def services(plan: Plan, role: str) -> list[str]:
-    extra = ["rtpengine-recording-daemon"] if role == "rtpengine" and plan.recording["mode"] != "none" else []
-    return [*CATALOGUE["common"].units, *CATALOGUE[role].units, *extra]
+    return [*CATALOGUE["common"].units, *CATALOGUE[role].units]
 
 
 # Run on the instance by python3: the markers of the given files replaced by the secrets' values,

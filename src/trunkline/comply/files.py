@@ -35,8 +35,6 @@ KAMAILIO_TLS = "/etc/kamailio/tls.cfg"
 DISPATCHER = "/etc/kamailio/dispatcher.list"
 KEEPALIVED = "/etc/keepalived/keepalived.conf"
 RTPENGINE = "/etc/rtpengine/rtpengine.conf"
-RECORDER = "/etc/rtpengine/rtpengine-recording.conf"
-RTPENGINE_DROPIN = "/etc/systemd/system/rtpengine-daemon.service.d/trunkline.conf"
 TMPFILES = "/etc/tmpfiles.d/trunkline-recordings.conf"
 EXPORTS = "/etc/exports.d/trunkline.exports"
 FS_VARS = "/etc/freeswitch/vars.xml"
@@ -548,52 +546,70 @@ def flood_control_rendered(ctx: FilesContext, sampling_seconds: int = 2) -> Resu
 # --- recordings ---------------------------------------------------------------------------------------
 
 
+# FreeSWITCH records (dialplan/trunkline.xml): the carrier extension sets the call's recording path
+# in this variable and starts record_session on it; the payment extension masks and unmasks it
+REC_PATH = "${trunkline_recording}"
+# what would let a request stop or pause a recording at the edge (rtpengine's recording controls)
+EDGE_RECORDING_CONTROLS = ("stop_recording", "start_recording", "pause_recording")
+# dialplan applications that silence or end a call's recording
+SILENCING = ("record_session_mask", "record_session_pause", "stop_record_session")
+
+
+def _actions(ext: ET.Element) -> list[tuple[str, str]]:
+    """(application, data) of an extension's actions, in order (anti-actions left out)."""
+    return [(a.get("application", ""), a.get("data", "")) for a in ext.iter("action")]
+
+
+def _extension(root: ET.Element, name: str) -> ET.Element | None:
+    return next((e for e in root.iter("extension") if e.get("name") == name), None)
+
+
 @check
 def pause_route_rendered(ctx: FilesContext) -> Result:
-    """When pause_on_payment: Kamailio turns FreeSWITCH's pause/resume INFO into rtpengine stop/start,
-    and the dialplan's payment extension pauses before it reads the card number and resumes after."""
+    """When pause_on_payment: the dialplan's payment extension masks the call's recording (silence is
+    written) before it reads the card number and unmasks it after; nothing else in the dialplan masks
+    or stops a recording, and no request a carrier sends reaches a recording control at the edge."""
     if ctx.rec["mode"] == "none":
         return NotApplicable("recording.mode is none")
     if not ctx.rec["pause_on_payment"]:
         return NotApplicable("recording.pause_on_payment is off (a blueprint control reports that)")
     out = []
     for f in ctx.named(KAMAILIO_CFG):
-        peer, media = _site_sources(ctx, f)
-        for word, action in (("pause", "stop_recording"), ("resume", "start_recording")):
-            def info(source: str) -> Request:
-                return Request("INFO", source, f"{word}\r\n", PAUSE_TYPE, (("User-Agent", "FreeSWITCH"),), to_tag=True)
-            if media:
-                paths = _paths(ctx, f, info(media), out) or []
-                if not paths or not all(action in o.calls for o in paths):
-                    out.append(ctx.fail(f, 0, f"a {word} request from media node {media} does not reach {action}() on every path",
-                                        "render route[REC_PAUSE] turning the media node's INFO into rtpengine stop/start recording"))
-            if peer:
-                leak = next((o for o in _paths(ctx, f, info(peer), out) or [] if {"stop_recording", "start_recording"} & set(o.calls)), None)
+        peer, _ = _site_sources(ctx, f)
+        if peer:
+            for body in ("pause\r\n", "resume\r\n"):
+                req = Request("INFO", peer, body, "application/x-trunkline-recording", (), to_tag=True)
+                leak = next((o for o in _paths(ctx, f, req, out) or [] if set(EDGE_RECORDING_CONTROLS) & set(o.calls)), None)
                 if leak:
-                    out.append(ctx.fail(f, 0, f"a {word} request from carrier {peer} reaches {'/'.join(c for c in ('stop_recording', 'start_recording') if c in leak.calls)}(): "
-                                        "anyone in the dialog can switch the recording off", "accept the pause/resume INFO only from the site's media nodes (route[REC_PAUSE])"))
+                    out.append(ctx.fail(f, 0, f"an in-dialog INFO from carrier {peer} reaches {'/'.join(c for c in EDGE_RECORDING_CONTROLS if c in leak.calls)}(): "
+                                        "anyone in the dialog can switch the recording off", "record on the media nodes only (FreeSWITCH); no route controls recording"))
     for f in ctx.named(FS_DIALPLAN):
         root = _xml(ctx, f, out)
         if root is None:
             continue
-        ext = next((e for e in root.iter("extension") if e.get("name") == "payment"), None)
+        ext = _extension(root, "payment")
         if ext is None:
             out.append(ctx.fail(f, 0, "no payment extension", "render the payment extension"))
             continue
-        datas = [(a.get("application"), a.get("data", "")) for a in ext.iter("action")]
-        idx = {k: next((i for i, (app, d) in enumerate(datas) if cond(app, d)), None) for k, cond in {
-            "pause": lambda app, d: "x-trunkline-recording pause" in d,
-            "digits": lambda app, d: app == "play_and_get_digits",
-            "resume": lambda app, d: "x-trunkline-recording resume" in d,
-        }.items()}
+        datas = _actions(ext)
+        idx = {k: next((i for i, (app, d) in enumerate(datas) if app == want and (want == "play_and_get_digits" or d == REC_PATH)), None)
+               for k, want in (("mask", "record_session_mask"), ("digits", "play_and_get_digits"), ("unmask", "record_session_unmask"))}
         line = ctx.line_of(f, r'extension name="payment"')
-        if idx["digits"] is None:
-            continue  # no card data is read in this dialplan
-        if idx["pause"] is None or idx["pause"] > idx["digits"]:
-            out.append(ctx.fail(f, line, "the payment extension reads the card number without pausing the recording first",
-                                "render the pause (uuid_send_info ... pause) before play_and_get_digits"))
-        if idx["resume"] is None or idx["resume"] < idx["digits"]:
-            out.append(ctx.fail(f, line, "the payment extension never resumes the recording after the card data", "render the resume after the card data is taken"))
+        if idx["digits"] is not None:
+            if idx["mask"] is None or idx["mask"] > idx["digits"]:
+                out.append(ctx.fail(f, line, "the payment extension reads the card number without masking the recording first",
+                                    f"render record_session_mask {REC_PATH} before play_and_get_digits"))
+            if idx["unmask"] is None or idx["unmask"] < idx["digits"]:
+                out.append(ctx.fail(f, line, "the payment extension never unmasks the recording after the card data",
+                                    f"render record_session_unmask {REC_PATH} after the card data is taken"))
+        for other in root.iter("extension"):
+            if other is ext:
+                continue
+            silencing = [app for app, _ in _actions(other) if app in SILENCING]
+            if silencing:
+                out.append(ctx.fail(f, ctx.line_of(f, f'extension name="{other.get("name")}"'),
+                                    f"extension {other.get('name')} runs {', '.join(silencing)}: the recording is silenced outside the payment",
+                                    "mask the recording only in the payment extension"))
     return out
 
 
@@ -603,18 +619,17 @@ def _tmpfiles_entries(text: str) -> list[tuple[list[str], int]]:
 
 
 def _recording_dirs(ctx: FilesContext, h) -> list[str]:
-    """Folders this host writes recordings into, as its rendered files say."""
+    """Folders this host keeps recordings in, as its rendered files say: the store on the recording
+    host, FreeSWITCH's recordings_dir on a media node."""
     if ctx.rec["mode"] == "none":
         return []
     out = []
     if h.role == "recording":
         out.append(ctx.rec["storage"]["path"])
-    conf = ctx.of_host(h.name, RTPENGINE)
-    if conf and "recording-dir" in _settings(ctx.text(conf)):
-        out.append(_settings(ctx.text(conf))["recording-dir"][0])
-    rec = ctx.of_host(h.name, RECORDER)
-    if rec and "output-dir" in _settings(ctx.text(rec)):
-        out.append(_settings(ctx.text(rec))["output-dir"][0])
+    fs_vars = ctx.of_host(h.name, FS_VARS)
+    value = _fs_vars(ctx.text(fs_vars)).get("recordings_dir") if fs_vars else None
+    if value and value[0].startswith("/"):
+        out.append(value[0])
     return list(dict.fromkeys(out))
 
 
@@ -652,7 +667,7 @@ def _octal(mode: str) -> int | None:
 
 @check
 def recording_access_rendered(ctx: FilesContext) -> Result:
-    """Recording folders and files are closed to 'other'; NFS exports go to the recorders only, root squashed."""
+    """Recording folders are closed to 'other'; NFS exports go to the site's media nodes (which record) only, root squashed."""
     if ctx.rec["mode"] == "none":
         return NotApplicable("recording.mode is none")
     out = []
@@ -673,95 +688,118 @@ def recording_access_rendered(ctx: FilesContext) -> Result:
                 shown = fields[2] if len(fields) > 2 else "(default)"
                 out.append(ctx.fail(f, n, f"{fields[1]} has mode {shown}: others can read recordings" + (" (the default is 0755 for folders)" if mode is None else ""),
                                     f"render mode 0750 for {fields[1]}"))
-        if h.role == "rtpengine" and needed:
-            unit = ctx.of_host(h.name, RTPENGINE_DROPIN)
-            umask, n = _settings(ctx.text(unit)).get("UMask", ("0022", 0)) if unit else ("0022", 0)
-            bits = _octal(umask)
-            if bits is None or bits & 0o007 != 0o007:
-                out.append(ctx.fail(unit, n, f"rtpengine runs with UMask {umask}" + ("" if unit else " (systemd's default: no drop-in)") +
-                                    ": the pcap files and metadata it spools are readable by others", "render UMask=0027 in the rtpengine-daemon drop-in",
-                                    host=h.name, path=RTPENGINE_DROPIN))
-    for f in ctx.named(RECORDER):
-        s = _settings(ctx.text(f))
-        for key, default in (("output-chmod", "0640"), ("output-chmod-dir", "0750")):
-            value, n = s.get(key, ("", 0))
-            mode = _octal(value) if value else None
-            if mode is None or mode & 0o007:
-                out.append(ctx.fail(f, n, f"{key} is {value or 'unset'}: recordings the recorder writes may be readable by others", f"render {key} = {default}"))
     for f in ctx.named(EXPORTS):
-        recorders = {h.address for h in ctx.plan.hosts if h.role == "rtpengine" and h.site == ctx.plan.host(f.host).site}
+        recorders = {h.address for h in ctx.plan.hosts if h.role == "media" and h.site == ctx.plan.host(f.host).site}
         for n, line in enumerate(ctx.text(f).splitlines(), 1):
             if line.lstrip().startswith("#") or not line.strip():
                 continue
             for client, opts in re.findall(r"(\S+?)\(([^)]*)\)", line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""):
                 options = opts.split(",")
                 if client not in recorders:
-                    out.append(ctx.fail(f, n, f"exports recordings to {client}, not a recorder of this site", "export to the site's rtpengine hosts only"))
+                    out.append(ctx.fail(f, n, f"exports recordings to {client}, not a media node of this site", "export to the site's media nodes only"))
                 if "no_root_squash" in options or "insecure" in options or "root_squash" not in options:
                     out.append(ctx.fail(f, n, f"export to {client} has options {opts}: root on the client is root on the recordings", "render root_squash (and not insecure)"))
     return out
 
 
-@check
-def recording_rendered(ctx: FilesContext) -> Result:
-    """Every call is recorded as rendered: the proxies ask rtpengine to record, and rtpengine has somewhere to write."""
-    out = []
-    mode = ctx.rec["mode"]
-    for f in ctx.named(KAMAILIO_CFG):
-        m = re.search(r"(?ms)^route\[MEDIA\]\s*\{(.*?)^\}", ctx.text(f))
-        calls = re.findall(r'rtpengine_manage\("([^"]*)"\)', m.group(1)) if m else []
-        if not calls or not all("record-call=on" in c for c in calls):
-            out.append(ctx.fail(f, ctx.line_of(f, r"^route\[MEDIA\]"), "route[MEDIA] does not ask rtpengine to record every call (record-call=on)"
-                                + ("" if mode == "all" else f": recording.mode is {mode}"), "set recording.mode: all; the template then renders record-call=on"))
-    for h in [h for h in ctx.plan.hosts if h.role == "rtpengine"]:
-        conf = ctx.of_host(h.name, RTPENGINE)
-        s = _settings(ctx.text(conf)) if conf else {}
-        if "recording-dir" not in s or "recording-method" not in s:
-            out.append(ctx.fail(conf, 0, "rtpengine has no recording-dir/recording-method: it cannot record", "set recording.mode: all; the template then renders both",
-                                host=h.name, path=RTPENGINE))
-        rec = ctx.of_host(h.name, RECORDER)
-        if rec and _settings(ctx.text(rec)).get("output-dir", ("",))[0] != ctx.rec["storage"]["path"]:
-            out.append(ctx.fail(rec, ctx.line_of(rec, "^output-dir"), f"recordings are not written to {ctx.rec['storage']['path']}",
-                                f"render output-dir = {ctx.rec['storage']['path']}"))
+def _recording_set(root: ET.Element) -> dict[str, str]:
+    """The variables the carrier extension sets (name -> value) before it hands the call on."""
+    ext = _extension(root, "inbound")
+    out = {}
+    for app, data in _actions(ext) if ext is not None else []:
+        if app == "set" and "=" in data:
+            name, _, value = data.partition("=")
+            out[name] = value
     return out
 
 
-PAUSE_TYPE = "application/x-trunkline-recording"
+@check
+def recording_rendered(ctx: FilesContext) -> Result:
+    """Every call is recorded as rendered: the dialplan's carrier extension answers and starts
+    record_session on the call's recording path before it hands the call to the IVR or a queue,
+    and FreeSWITCH's recordings folder is the blueprint's store."""
+    out = []
+    mode = ctx.rec["mode"]
+    why = "" if mode == "all" else f": recording.mode is {mode}"
+    for f in ctx.named(FS_DIALPLAN):
+        root = _xml(ctx, f, out)
+        if root is None:
+            continue
+        ext = _extension(root, "inbound")
+        line = ctx.line_of(f, r'extension name="inbound"')
+        actions = _actions(ext) if ext is not None else []
+        apps = [app for app, _ in actions]
+        handed = next((i for i, app in enumerate(apps) if app in ("transfer", "bridge", "callcenter", "ivr", "respond", "hangup")), len(apps))
+        started = next((i for i, (app, d) in enumerate(actions) if app == "record_session" and d == REC_PATH), None)
+        if started is None or started > handed:
+            out.append(ctx.fail(f, line, "the carrier extension does not start record_session on the call before it hands the call on" + why,
+                                "set recording.mode: all; the template then renders record_session ${trunkline_recording}"))
+        elif "answer" not in apps[:started]:
+            out.append(ctx.fail(f, line, "record_session starts before the call is answered: it would record ringing, or nothing",
+                                "render answer before record_session"))
+    for f in ctx.named(FS_VARS):
+        value, n = _fs_vars(ctx.text(f)).get("recordings_dir", ("", 0))
+        if mode != "none" and value != ctx.rec["storage"]["path"]:
+            out.append(ctx.fail(f, n, f"recordings_dir is {value or 'unset'}: recordings are not written to {ctx.rec['storage']['path']}",
+                                f"render recordings_dir={ctx.rec['storage']['path']}"))
+    if not ctx.named(FS_DIALPLAN):
+        out.append(ctx.fail(None, 0, "no media node's dialplan is rendered: nothing records the calls", "add media nodes to the sites",
+                            path=FS_DIALPLAN))
+    return out
 
-# rtpengine's own recording methods write one set of files per call, named after its Call-ID
-CALL_NAMED_METHODS = ("pcap", "proc")
+
+# the file formats FreeSWITCH writes a recording in, by the path's extension; opus: a wav that
+# record_post_process_exec_api encodes with opusenc after the call
+_OPUS_AFTER = re.compile(r"^bg_system:cd .* && opusenc --quiet --bitrate \d+ (\$\{trunkline_call_hash\}_\$\{uuid\})\.wav \1\.opus\b")
 
 
 @check
-def recordings_findable(ctx: FilesContext, formats: Iterable[str] = ("wav", "mp3"), pattern_tokens: Iterable[str] = ("%c",)) -> Result:
+def recordings_findable(ctx: FilesContext, formats: Iterable[str] = ("wav", "mp3", "opus"),
+                        pattern_tokens: Iterable[str] = ("${trunkline_call_hash}",)) -> Result:
     """Recordings are replayable files whose names carry what finds one call again.
 
-    Where a recorder (rtpengine-recording.conf) is rendered, its output-format and output-pattern
-    are read; otherwise rtpengine's recording-method, whose files are named by Call-ID."""
+    Read from the dialplan's carrier extension: the path it records to (trunkline_recording, its
+    tokens: strftime's %Y %m %d, ${trunkline_call_hash} for the carrier's Call-ID, ${uuid}), its
+    format (the extension, or opus when opusenc encodes the wav after the call); and the SIP
+    proxies' INVITE to the media nodes carries the Call-ID's hash that names the file."""
     if ctx.rec["mode"] == "none":
         return NotApplicable("recording.mode is none")
     out = []
-    for h in [h for h in ctx.plan.hosts if h.role == "rtpengine"]:
-        rec = ctx.of_host(h.name, RECORDER)
-        if rec is None:
-            conf = ctx.of_host(h.name, RTPENGINE)
-            method, n = _settings(ctx.text(conf)).get("recording-method", ("", 0)) if conf else ("", 0)
-            if method not in CALL_NAMED_METHODS:
-                out.append(ctx.fail(conf, n, f"recording-method {method or 'unset'}: recordings are not written per call",
-                                    f"render recording-method = {CALL_NAMED_METHODS[0]}", host=h.name, path=RTPENGINE))
+    formats = list(formats)
+    for f in ctx.named(FS_DIALPLAN):
+        root = _xml(ctx, f, out)
+        if root is None:
             continue
-        s = _settings(ctx.text(rec))
-        fmt, n = s.get("output-format", ("", 0))
+        sets = _recording_set(root)
+        line = ctx.line_of(f, r'data="trunkline_recording_name=')
+        name, path = sets.get("trunkline_recording_name", ""), sets.get("trunkline_recording", "")
+        if not name or path.rpartition(".")[0] != "${trunkline_recording_name}":
+            out.append(ctx.fail(f, line, "the carrier extension names no recording file (trunkline_recording_name, trunkline_recording)",
+                                "render the recording path in the carrier extension"))
+            continue
+        fmt = path.rpartition(".")[2]
+        if fmt == "wav" and _OPUS_AFTER.match(sets.get("record_post_process_exec_api", "")):
+            fmt = "opus"
         if fmt not in formats:
-            out.append(ctx.fail(rec, n, f"output-format {fmt or 'unset'} is not one of {', '.join(formats)}", f"render output-format = {list(formats)[0]}"))
-        pattern, n = s.get("output-pattern", ("", 0))
-        missing = [t for t in pattern_tokens if t not in pattern]
+            out.append(ctx.fail(f, line, f"recordings are written as {fmt}, not one of {', '.join(formats)}", f"set recording.format: {formats[0]}"))
+        # the name as FreeSWITCH builds it: the variables the extension set put in place (trunkline_recording_day)
+        full = re.sub(r"\$\{(\w+)\}", lambda m: sets.get(m.group(1), m.group(0)) if m.group(1).startswith("trunkline_recording") else m.group(0), name)
+        missing = [t for t in pattern_tokens if t not in full]
         if missing:
-            out.append(ctx.fail(rec, n, f"output-pattern {pattern or 'unset'} lacks {' '.join(missing)}: one call's recording cannot be found by its id and date",
-                                f"render output-pattern with {' '.join(pattern_tokens)}"))
-        storage, n = s.get("output-storage", ("file", 0))
-        if "file" not in storage:
-            out.append(ctx.fail(rec, n, f"output-storage is {storage}: no audio file is kept", "render output-storage = file"))
+            out.append(ctx.fail(f, line, f"the recording name {full} lacks {' '.join(missing)}: one call's recording cannot be found by its id and date",
+                                f"render the recording name with {' '.join(pattern_tokens)}"))
+        if not root.findall(".//extension[@name='inbound']/condition[@field='${sip_h_X-Trunkline-Call}'][@expression='^([0-9a-f]{32})$']"):
+            out.append(ctx.fail(f, ctx.line_of(f, 'extension name="inbound"'), "the Call-ID hash from the proxy is not checked (32 hex digits) before it names a file",
+                                "render the X-Trunkline-Call condition in the carrier extension"))
+    for f in ctx.named(KAMAILIO_CFG):
+        m = re.search(r"(?ms)^route\[TO_MEDIA\]\s*\{(.*?)^\}", ctx.text(f))
+        body = m.group(1) if m else ""
+        if 'remove_hf("X-Trunkline-Call");' not in body or 'append_hf("X-Trunkline-Call: $(ci{s.md5})\\r\\n");' not in body:
+            out.append(ctx.fail(f, ctx.line_of(f, r"^route\[TO_MEDIA\]"), "the INVITE to the media nodes does not carry the hash of the carrier's Call-ID "
+                                "(X-Trunkline-Call, a carrier's copy removed): recordings cannot be found by Call-ID",
+                                'render remove_hf("X-Trunkline-Call") and append_hf("X-Trunkline-Call: $(ci{s.md5})\\r\\n") in route[TO_MEDIA]'))
+    if not ctx.named(FS_DIALPLAN):
+        return NotApplicable("no media node's dialplan is rendered")
     return out
 
 
@@ -817,7 +855,7 @@ def no_early_deletion_rendered(ctx: FilesContext, minimum: str = "3y") -> Result
 
 @check
 def security_events_logged(ctx: FilesContext) -> Result:
-    """The proxies log to syslog, and log each refusal, flood block and recording pause."""
+    """The proxies log to syslog and log each refusal and flood block; the media nodes log each recording pause."""
     out = []
     for f in ctx.named(KAMAILIO_CFG):
         text = ctx.text(f)
@@ -831,11 +869,13 @@ def security_events_logged(ctx: FilesContext) -> Result:
             m = re.search(r"pike_check_req\(\)(.*?)exit;", text, re.S)
             if not m or "xlog(" not in m.group(1):
                 out.append(ctx.fail(f, ctx.line_of(f, "pike_check_req"), "a flood block is not logged", "render an xlog line where pike blocks a source"))
-        if ctx.rec["pause_on_payment"] and ctx.rec["mode"] != "none":
-            for call in ("stop_recording()", "start_recording()"):
-                n = ctx.line_of(f, re.escape(call))
-                if n and not any("xlog(" in lines[j] for j in range(n, min(len(lines), n + 2))):
-                    out.append(ctx.fail(f, n, f"{call} is not logged", "render an xlog line after it"))
+    for f in ctx.named(FS_DIALPLAN) if ctx.rec["pause_on_payment"] and ctx.rec["mode"] != "none" else []:
+        root = _xml(ctx, f, out)
+        ext = _extension(root, "payment") if root is not None else None
+        actions = _actions(ext) if ext is not None else []
+        for i, (app, _) in enumerate(actions):
+            if app in ("record_session_mask", "record_session_unmask") and not any(a == "log" for a, _ in actions[i + 1:i + 2]):
+                out.append(ctx.fail(f, ctx.line_of(f, app), f"{app} (the payment pause) is not logged", "render a log action (NOTICE) right after it"))
     for f in ctx.named(RTPENGINE):
         if "log-facility" not in _settings(ctx.text(f)):
             out.append(ctx.fail(f, 0, "rtpengine has no log-facility: its events are not in syslog", "render log-facility = local1"))

@@ -36,7 +36,6 @@ check = registry.check("hosts")
 Result = list[Fail] | NotApplicable
 Connect = Callable[[Host], Any]  # plan host -> testinfra host, or None when the target does not run it
 
-RECORDER_SPOOL = "/var/spool/rtpengine"
 OPENSSL_FLAGS = {"1.0": "-tls1", "1.1": "-tls1_1", "1.2": "-tls1_2", "1.3": "-tls1_3"}
 
 
@@ -270,8 +269,8 @@ def recording_folders_private(host, plan_host: Host, plan: Plan, root: str = "/"
         return NotApplicable("recording.mode is none")
     if plan_host.role == "recording":
         folders = [rec["storage"]["path"]]
-    elif plan_host.role == "rtpengine":
-        folders = [RECORDER_SPOOL] + ([rec["storage"]["path"]] if rec["storage"]["kind"] in ("s3", "oss") else [])
+    elif plan_host.role == "media" and not (rec["storage"]["kind"] == "nfs" and plan.hosts_of(plan_host.site, "recording")):
+        folders = [rec["storage"]["path"]]  # FreeSWITCH records here (an NFS store is checked on its own host)
     else:
         return NotApplicable("holds no recordings")
     out = []
@@ -286,13 +285,13 @@ def recording_folders_private(host, plan_host: Host, plan: Plan, root: str = "/"
             out.append(_fail(plan_host, stat, f"{folder} has mode {f.mode:04o}: others may list or read it", f"chmod o-rwx {folder}"))
         else:
             # others cannot enter the folder, so nothing under it is theirs to read, whatever its bits
-            # (rtpengine, for one, writes its call metadata 0664 whatever the umask)
+            # (FreeSWITCH, for one, makes the date folders under it 0755)
             continue
         find = f"find {shlex.quote(path)} -mindepth 1 -perm /o=rwx"
         found = [line for line in host.run(find + f" -print 2>/dev/null | head -n {show}").stdout.splitlines() if line.strip()]
         if found:
             shown = ", ".join(p[len(path.rstrip("/")) + 1:] for p in found)
-            out.append(_fail(plan_host, find, f"under {folder} others have access to: {shown}", f"chmod -R o-rwx {folder}; set output-chmod 0640 in rtpengine-recording.conf"))
+            out.append(_fail(plan_host, find, f"under {folder} others have access to: {shown}", f"chmod -R o-rwx {folder}"))
     return out
 
 

@@ -238,7 +238,9 @@ def probes(ruleset: Ruleset, plan: Plan, host: Host) -> list[Probe]:
         out += [Probe(p.address, f"the site's proxy {p.name}", "udp", MEDIA_SIP_PORT, True) for p in proxies]
         out += [Probe(r.address, f"the site's media relay {r.name}", "udp", FREESWITCH_RTP_PORTS[0], True) for r in relays]
     if host.role == "recording":
-        out += [Probe(r.address, f"the site's rtpengine {r.name}", "tcp", NFS_PORTS[1], True) for r in relays]
+        # the media nodes (FreeSWITCH) write the recordings over NFS; the relays record nothing
+        out += [Probe(m.address, f"the site's media node {m.name}", "tcp", NFS_PORTS[1], True) for m in plan.hosts_of(site.name, "media")]
+        out += [Probe(r.address, f"the site's rtpengine {r.name}", "tcp", NFS_PORTS[1], False) for r in relays]
     return out
 
 

@@ -13,15 +13,37 @@ import posixpath
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from trunkline.deploys import APT, HostJob, place
-from trunkline.freeswitch import FS_CLI_CONF, event_socket_ref, fs_cli_conf
+from trunkline.deploys import APT, HostJob, make_dirs, place
+from trunkline.freeswitch import CONF, FS_CLI_CONF, event_socket_ref, fs_cli_conf
 
 AUTH = "/etc/apt/auth.conf.d/freeswitch.conf"
 KEYRING = "/usr/share/keyrings/signalwire-freeswitch-repo.gpg"
+STORE_UNIT = "/etc/systemd/system/trunkline-recording-store.service"  # rendered when the site's store is NFS
 
 
 def installed(job: HostJob) -> bool:
     return job.vars["freeswitch_package_source"] != "none"
+
+
+def recordings(job: HostJob, entries: list[dict]) -> bool:
+    """What FreeSWITCH's recordings need: opusenc for opus, the NFS client for the site's store, the
+    readers' group and the folder (with an NFS store, the mount point: its owner and mode are the
+    store's). True when this node mounts the store (the rendered unit)."""
+    v = job.vars
+    store = any(e["path"] == STORE_UNIT for e in entries)
+    packages = (v["freeswitch_opus_packages"] if v["freeswitch_recording"] and v["freeswitch_recording_format"] == "opus" else []) \
+        + (v["freeswitch_nfs_packages"] if store else [])
+    if packages:
+        apt.packages(name="Install what the recordings need (opusenc for opus, the NFS client for the store)", packages=packages,
+                     cache_time=v["freeswitch_apt_cache_valid_time"], **APT)
+    if v["freeswitch_recording"]:
+        server.group(name="Create the group that may read recordings", group=v["freeswitch_recording_group"], system=True)
+        if store:
+            files.directory(name="Create the mount point of the recording store", path=v["freeswitch_recording_dir"], present=True)
+        else:
+            files.directory(name="Create the recording folder, written by FreeSWITCH and read by the recordings group only",
+                            path=v["freeswitch_recording_dir"], user=v["freeswitch_user"], group=v["freeswitch_recording_group"], mode="0750")
+    return store
 
 
 @deploy("freeswitch")
@@ -43,13 +65,19 @@ def run(job: HostJob) -> None:
                   src=io.BytesIO(f"deb [signed-by={KEYRING}] {v['freeswitch_signalwire_repo']}/ {v['freeswitch_signalwire_suite']} main\n".encode()))
         apt.packages(name="Install FreeSWITCH", packages=v["freeswitch_packages"], update=True)
     entries = job.files_of("freeswitch")
-    for d in sorted({posixpath.dirname(e["path"]) for e in entries}):
+    for d in sorted({posixpath.dirname(e["path"]) for e in entries if e["path"].startswith(CONF)}):
         files.directory(name=f"Create the configuration folders, readable by FreeSWITCH only: {d}", path=d, user=user, group=user, mode="0750")
+    make_dirs(job, "freeswitch", "Create the system folders of the other rendered files",
+              [e for e in entries if not e["path"].startswith(CONF)])
+    store = recordings(job, entries)
     job.notify("reload freeswitch", *place(job, "freeswitch", "Place the rendered FreeSWITCH configuration", entries))
     ref = event_socket_ref(entries)
     if installed(job) and ref:
         files.put(name="Let root's fs_cli log in to the event socket with its password", dest=FS_CLI_CONF, user="root",
                   group="root", mode="0600", src=io.BytesIO(fs_cli_conf(job.secrets[ref].rstrip("\n")).encode()))
+    if v["freeswitch_manage_service"] and store:
+        systemd.service(name="Mount the site's recording store, now and at boot (before FreeSWITCH writes to it)",
+                        service="trunkline-recording-store", running=True, enabled=True, daemon_reload=True)
     if v["freeswitch_manage_service"] and installed(job):
         systemd.service(name="Start FreeSWITCH, now and at boot", service="freeswitch", running=True, enabled=True)
 

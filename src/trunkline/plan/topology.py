@@ -40,7 +40,7 @@ MEDIA_SIP_PORT = 5080  # FreeSWITCH external profile: where the proxies send cal
 RTP_PORTS = (30000, 40000)  # rtpengine relay range; FreeSWITCH uses FREESWITCH_RTP_PORTS
 FREESWITCH_RTP_PORTS = (16384, 32768)  # FreeSWITCH's stock range; its allocator takes even ends only
 RTPENGINE_NG_PORT = 2223  # rtpengine's control protocol, driven by the proxies
-NFS_PORTS = (111, 2049, 20048)  # rpcbind, nfsd, mountd: the recording store serves the site's rtpengines
+NFS_PORTS = (111, 2049, 20048)  # rpcbind, nfsd, mountd: the recording store serves the site's media nodes
 SIP_BAN_SECONDS = 300  # pike's bans last as long in the kernel (nftables) as in Kamailio's htable (autoexpire=300)
 SIP_PACKETS_PER_CALL = 10  # a carrier peer's INVITE, ACK, BYE, answers and retransmissions per call
 VRRP_ADVERT_S = 0.1  # sub-second adverts so a lost master is replaced well inside the RTO

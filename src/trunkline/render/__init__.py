@@ -70,7 +70,7 @@ def filters() -> dict[str, Callable]:
         # escaping per output format: render/escape.py; every blueprint value goes through one of these
         "xml": escape.xml, "fs": escape.freeswitch, "kamailio": escape.kamailio, "shell": escape.shell,
         "tmpfiles_path": escape.tmpfiles_path, "exports_path": escape.exports_path, "store_path": escape.store_path,
-        "timezone": escape.timezone,
+        "timezone": escape.timezone, "systemd_exec": escape.systemd_exec,
         "fs_var": lambda name: name.replace("-", "_"),
         "by_family": by_family,
     }

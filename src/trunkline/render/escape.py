@@ -154,6 +154,16 @@ def shell(value: object) -> str:
     return shlex.quote(text)
 
 
+def systemd_exec(value: object) -> str:
+    """One argument of a systemd Exec*= command line (systemd.service(5) "Command lines",
+    systemd.syntax(7) "Quoting"): double-quoted with \\ and " escaped, % doubled (a specifier
+    otherwise) and $ doubled (a variable otherwise). A command line is one line: controls refused."""
+    text = str(value)
+    if _controls(text):
+        raise _refuse(text, f"holds {', '.join(_controls(text))}; a systemd command line is one line of text", "remove them")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
+
+
 def python_literal(value: object) -> str:
     """A Python literal of str, int, bool, None, list, tuple or dict of them."""
     return repr(value)

@@ -213,8 +213,9 @@ def write_inventory(plan: Plan, out: Path, render_dir: Path, force: bool = False
             "recording_storage_kind": unsafe(rec["storage"]["kind"]),
             "recording_storage_encryption": unsafe(rec["storage"]["encryption"]),
             "recording_storage_retention_days": plan.sizing.retention_days,
-            "rtpengine_recording_dir": unsafe(store),
-            "rtpengine_recording": rec["mode"] != "none",
+            "freeswitch_recording": rec["mode"] != "none",
+            "freeswitch_recording_dir": unsafe(store),
+            "freeswitch_recording_format": unsafe(rec["format"]),
         }
         _dump(tmp / "group_vars" / "all.yml",
               made_by + "\ntrunkline_secrets: `trunkline apply` passes resolved secret references in the environment,"

@@ -89,8 +89,8 @@ def role_packages() -> list[str]:
     from trunkline.deploys import all_role_defaults
 
     d = all_role_defaults()
-    keys = ["common_packages", "kamailio_packages", "keepalived_packages", "rtpengine_packages", "rtpengine_recording_packages",
-            "recording_storage_nfs_packages"]
+    keys = ["common_packages", "kamailio_packages", "keepalived_packages", "rtpengine_packages", "freeswitch_opus_packages",
+            "freeswitch_nfs_packages", "recording_storage_nfs_packages"]
     return sorted({p for k in keys for p in d[k]})
 
 
