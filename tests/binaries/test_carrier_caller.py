@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import time
+import wave
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,7 @@ def test_an_srtp_call_is_answered_and_its_dtmf_moves_the_ivr(node, caller):
     r = caller.call(dtmf="1", dtmf_at_s=2.0, hold_s=4.0, headers={"X-Trunkline-Test": "ivr-1"})
     assert time.monotonic() - t0 < 15
     assert r.answered and r.sip_status == 200 and r.hangup_cause == "NORMAL_CLEARING", r
+    assert r.disposition == "send_bye"  # the caller hung up at hold_s
     assert r.sip_call_id == r.uuid and r.headers == {"X-Trunkline-Test": "ivr-1"}
     assert r.srtp == SRTP_SUITE  # SDES negotiated: the node requires SRTP (acme-bank srtp: required)
     assert r.started_at <= r.answered_at < r.ended_at and 3.5 < r.ended_at - r.answered_at < 6
@@ -85,6 +87,18 @@ def test_an_srtp_call_is_answered_and_its_dtmf_moves_the_ivr(node, caller):
     assert "RECV DTMF 1:" in lines
     assert "Transfer sofia/external/" in lines and "to XML[cards@trunkline]" in lines  # IVR main, option 1: cards
     print(f"one call of {r.ended_at - r.started_at:.1f} s: {_cpu_s(caller.pid) - cpu0:.2f} s of the caller's CPU")
+
+
+def test_a_wav_over_tcp_with_a_pause_between_two_digits(node, caller, tmp_path):
+    wav = tmp_path / "one-second.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\x00\x10" * 8000)
+    r = caller.call(dtmf="3w1", dtmf_at_s=1.0, hold_s=3.0, audio=str(wav), transport="tcp")
+    assert r.answered and r.dtmf_sent == "3w1" and r.disposition == "send_bye", r
+    assert 3.0 <= r.ended_at - r.answered_at < 5.5  # a wav plays whole, in whole seconds
+    got = [(m.group(4), 3600 * int(m.group(1)) + 60 * int(m.group(2)) + float(m.group(3))) for m in
+           re.finditer(r" (\d\d):(\d\d):(\d\d\.\d+) .*RECV DTMF (\d):", "\n".join(_node_lines(node, r.uuid)))]
+    assert [d for d, _ in got] == ["3", "1"] and got[1][1] - got[0][1] >= 0.5, got
 
 
 def test_plain_rtp_offered_to_a_node_that_requires_srtp_is_refused_with_488(node, caller, tmp_path):

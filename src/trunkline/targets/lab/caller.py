@@ -71,6 +71,7 @@ class CallResult:
     dtmf_sent: str  # digits the send_dtmf step actually ran with ('' when it never ran)
     headers: dict[str, str]  # X- headers the INVITE carried
     srtp: str = ""  # the SRTP suite negotiated, '' for plain RTP
+    disposition: str = ""  # who ended it (sip_hangup_disposition): send_bye = the caller, recv_bye = the far end, ...
     rtp: dict[str, int] = field(default_factory=dict)  # FreeSWITCH's counters: in/out packets, skipped, ...
     note: str = ""
 
@@ -405,7 +406,7 @@ class Caller:
             hangup_cause=done.get("Hangup-Cause", v("hangup_cause")), started_at=epoch("start_uepoch") or c["started"],
             answered_at=epoch("answer_uepoch") if answered else None, ended_at=epoch("end_uepoch") or time.time(),
             dtmf_sent=dtmf, headers={k: v(f"sip_h_{k}") for k in c["headers"] if v(f"sip_h_{k}")},
-            srtp=v("rtp_has_crypto"),
+            srtp=v("rtp_has_crypto"), disposition=v("sip_hangup_disposition"),
             rtp=rtp)
 
     def _wait(self, pending: list[dict]) -> list[CallResult]:
