@@ -1,4 +1,5 @@
-"""Shared by the lab benchmarks: bring a center up for the run, always take it down; CPU per program."""
+"""Shared by the lab benchmarks: bring a center up for the run (FreeSWITCH or, asked for, the SIPp
+stand-in on the media nodes), always take it down; CPU per program."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ _HZ = os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
-def lab_up(blueprint: Path, sets: tuple[str, ...] = ()):
+def lab_up(blueprint: Path, sets: tuple[str, ...] = (), media: str = "auto"):
+    """`media`: trunkline up --media (auto, freeswitch, or sipp: the stand-in, for a run that measures
+    the edge alone)."""
     from trunkline.center import load as load_center
     from trunkline.targets import lab
 
     center = load_center(blueprint).plan.center
     cli = [sys.executable, "-m", "trunkline.cli"]
-    result = subprocess.run([*cli, "up", str(blueprint), "--json", *(a for s in sets for a in ("--set", s))],
+    result = subprocess.run([*cli, "up", str(blueprint), "--json", "--media", media, *(a for s in sets for a in ("--set", s))],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     try:
         if result.returncode != 0:

@@ -1,7 +1,8 @@
 """Every example center comes up in the lab and carries calls through each site's VIP.
 
-`kamailio -c` only parses; this starts the real programs on every example's rendered files,
-which is what catches a module parameter or a fixup that only fails at start-up.
+`kamailio -c` only parses; this starts the real programs on every example's rendered files
+(FreeSWITCH on the media nodes where it is installed), which is what catches a module parameter or
+a fixup that only fails at start-up, and what FreeSWITCH logs only when calls arrive.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from trunkline.targets import lab
 from trunkline.targets.calls import place_calls
+from trunkline.targets.lab import media as media_server
 
 from shared import EXAMPLES, ROOT
 
@@ -37,6 +39,9 @@ def test_example_comes_up_and_every_trunk_carries_calls(path):
         for site in plan.sites:
             if site.ha == "pair":
                 assert lab.vip_holders(center, plan, site.name) == [site.proxies[0]]
+        if state.media == "freeswitch":
+            for node in [h for h in plan.hosts if h.role == "media"]:
+                assert media_server.complaints(state, node) == [], node.name
     finally:
         subprocess.run([*CLI, "down", "--center", center], capture_output=True, cwd=ROOT, timeout=300)
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

@@ -48,10 +48,15 @@ class CallReport:
         return asdict(self) | {"ok": self.ok}
 
 
-def scenario(plan: Plan, audio: bool, stream: str | None = None) -> str:
+def scenario(plan: Plan, audio: bool, stream: str | None = None, codecs: list[str] = ("PCMA",)) -> str:
     """The carrier's UAC scenario. `audio`: plain RTP from a recording of G.711 speech (about 8 s);
-    `stream`: instead, a raw A-law file (8 kHz) sent in a loop for as long as the call lasts."""
+    `stream`: instead, a raw A-law file (8 kHz) sent in a loop for as long as the call lasts.
+    `codecs`: the trunk's; PCMA is offered where it is among them, else PCMU (FreeSWITCH refuses an
+    offer without the trunk's codec with 488), then with no audio: the speech SIPp sends is A-law."""
     text = (SIPP_DIR / "uac.xml").read_text()
+    if "PCMA" not in codecs and "PCMU" in codecs:
+        text = text.replace("@PROFILE@ 8 101", "@PROFILE@ 0 101").replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000")
+        audio, stream = False, None
     srtp = plan.security["srtp"] == "required"
     text = text.replace("@PROFILE@", "RTP/SAVP" if srtp else "RTP/AVP")
     text = text.replace("@CRYPTO@", f"      a=crypto:1 AES_CM_128_HMAC_SHA1_80 {SDES_KEY}\n" if srtp else "")
@@ -134,7 +139,9 @@ def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str
     budget = timeout_s or min(MAX_SECONDS, calls / rate + hold_ms / 1000 + 30)
     run_dir = state.dir / "calls" / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "uac.xml").write_text(scenario(plan, audio))
+    (run_dir / "uac.xml").write_text(scenario(plan, audio, codecs=t.codecs))
+    if audio and "PCMA" not in t.codecs and "PCMU" in t.codecs:
+        note = (note + "; " if note else "") + f"trunk {t.name} takes PCMU, not PCMA: its calls carry no audio (SIPp's recorded speech is A-law)"
     target = target or f"{site.vip}:{port}"
     argv = ["sipp", target, "-sf", "uac.xml", "-s", "8000", "-i", t.peers[0], "-p", "0",
             "-t", {"udp": "u1", "tcp": "t1", "tls": "l1"}[transport], "-r", str(rate), "-rp", "1000",
