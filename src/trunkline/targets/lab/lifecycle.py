@@ -18,6 +18,7 @@ from typing import Callable
 from trunkline.center import Center
 from trunkline.plan.topology import Host, Plan
 from trunkline.targets.lab import media as media_server
+from trunkline.targets.lab.agents import start_agents
 from trunkline.targets.lab.filesystems import build_filesystems, fill_secrets
 from trunkline.targets.lab.network import build_network
 from trunkline.targets.lab.pki import make_lab_pki
@@ -106,6 +107,8 @@ def up(center: Center, scaled: list[str] = (), progress: Callable[[str], None] =
         if later:
             _start_from_first_keys(state, plan, [h for h in hosts if h.role == "media"][0], later, progress)
         wait_ready(state, plan, progress)
+        if state.media == "freeswitch":  # agents: SIP phones for the seat pools, logged in to the queues
+            start_agents(state, plan, progress=progress)
         state.ready = True
         state.save()
         return state
