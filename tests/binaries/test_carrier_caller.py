@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
 import wave
 from pathlib import Path
@@ -138,6 +140,16 @@ def test_calls_start_at_the_rate_and_are_up_together(node, caller):
     seconds = sum(r.ended_at - r.answered_at for r in results)
     print(f"{n} calls at {rate:g}/s: caller CPU {cpu:.2f} s for {seconds:.0f} call-seconds "
           f"({1000 * cpu / seconds:.1f} ms CPU per call-second)")
+
+
+def test_a_caller_that_dies_mid_call_reports_it_at_once(node, caller, tmp_path):
+    with start_caller(node.peer_ns, node.peer_address, tmp_path, target=node.address, port=MEDIA_SIP_PORT,
+                      srtp=True, certs=caller.root.parent / "kept-cert", sip_port=5072) as doomed:
+        threading.Timer(2.0, os.kill, (doomed.pid, signal.SIGKILL)).start()
+        t0 = time.monotonic()
+        r = doomed.call(hold_s=30.0)
+    # answered, then ended by no one: what a load run counts as dropped
+    assert time.monotonic() - t0 < 6 and r.answered and "stopped during this call" in r.note and not r.disposition, r
 
 
 def test_calls_refuses_runs_beyond_its_bounds():

@@ -26,7 +26,6 @@ the lab's. Every wait is bounded; FreeSWITCH is stopped by its PID.
 from __future__ import annotations
 
 import ctypes
-import heapq
 import math
 import secrets
 import shutil
@@ -96,7 +95,7 @@ class _EventSocket:
         head, _ = self._read()
         if not head.get("Reply-Text", "").startswith("+OK"):
             raise LabError(f"the caller's event socket refused the password: {head.get('Reply-Text')}")
-        self._send("event plain CHANNEL_HANGUP_COMPLETE CHANNEL_EXECUTE_COMPLETE BACKGROUND_JOB")
+        self._send("event plain CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE CHANNEL_EXECUTE_COMPLETE BACKGROUND_JOB")
         self._read()
         sock.settimeout(None)
         self.closed = False
@@ -158,16 +157,25 @@ class _EventSocket:
         """`api ...` or `bgapi ...`: the reply's body (api) or Reply-Text (bgapi)."""
         with self.lock:
             with self.reply_ready:
-                self._send(line)
+                try:
+                    if self.closed:
+                        raise OSError("closed")
+                    self._send(line)
+                except OSError:
+                    self.close()
+                    raise LabError(f"the caller's FreeSWITCH is gone (its event socket is closed): {line.split()[:2]}") from None
                 deadline = time.monotonic() + timeout
                 while not self.replies:
                     if self.closed or not self.reply_ready.wait(max(0.0, deadline - time.monotonic())):
                         if self.closed or time.monotonic() >= deadline:
+                            self.close()  # a late reply would answer the next command
                             raise LabError(f"the caller's FreeSWITCH did not answer {line.split()[:2]} within {timeout} s")
                 return self.replies.pop(0)
 
     def close(self) -> None:
+        self.closed = True
         try:
+            self.sock.shutdown(socket.SHUT_RDWR)
             self.sock.close()
         except OSError:
             pass
@@ -342,9 +350,11 @@ class Caller:
     def api(self, command: str, timeout: float = 10) -> str:
         return self.esl.command(f"api {command}", timeout)
 
-    def _originate(self, number: str, dtmf: str, dtmf_at_s: float, hold_s: float, audio: str,
-                   headers: dict[str, str] | None, transport: str | None, answer_timeout_s: float) -> dict:
-        """Send one originate; returns what wait() needs."""
+    def _originate(self, number: str = "", *, dtmf: str = "", dtmf_at_s: float = 3.0, hold_s: float = 8.0,
+                   audio: str = "tone", headers: dict[str, str] | None = None, transport: str | None = None,
+                   answer_timeout_s: float = 20.0) -> dict:
+        """Send one originate (the arguments of call()); returns what _wait() needs."""
+        number = number or self.default_number
         transport = transport or self.transport
         if transport not in ("udp", "tcp", "tls"):
             raise ValueError(f"transport {transport!r}: udp, tcp or tls")
@@ -383,17 +393,21 @@ class Caller:
         evs = self.esl.by_uuid.get(c["uuid"], [])
         done = next((e for e in evs if e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"), None)
         job = self.esl.jobs.get(c["job"])
-        if job and job.startswith("-ERR"):
+        if c["reply"].startswith("-ERR") or (job and job.startswith("-ERR")):
             c.setdefault("failed", time.monotonic())  # its hangup event, if a channel was made, follows soon
-        if done is None and time.monotonic() < min(c["deadline"], c.get("failed", math.inf) + 2):
+        if done is None and not self.esl.closed and time.monotonic() < min(c["deadline"], c.get("failed", math.inf) + 2):
             return None
         dtmf = next((e.get("Application-Data", "") for e in evs if e.get("Event-Name") == "CHANNEL_EXECUTE_COMPLETE"
                      and e.get("Application") == "send_dtmf"), "")
         if done is None:
-            cause = job.removeprefix("-ERR").strip() if job else "UNKNOWN"
-            note = "" if job else "the caller's FreeSWITCH reported no end of this call by its deadline"
-            return CallResult(c["uuid"], c["uuid"], False, None, cause or "UNKNOWN", c["started"], None, time.time(),
-                              dtmf, c["headers"], note=note)
+            cause = (job or c["reply"]).removeprefix("-ERR").strip() if "failed" in c else "UNKNOWN"
+            note = "" if "failed" in c else ("the caller's FreeSWITCH stopped during this call" if self.esl.closed
+                                             else "the caller's FreeSWITCH reported no end of this call by its deadline")
+            c["stuck"] = "failed" not in c  # maybe still up: _wait ends it, so that nothing outlives its bound
+            answer = next((e for e in evs if e.get("Event-Name") == "CHANNEL_ANSWER"), None)
+            answered_at = int(answer["Event-Date-Timestamp"]) / 1e6 if answer else None
+            return CallResult(c["uuid"], c["uuid"], answer is not None, 200 if answer else None, cause or "UNKNOWN",
+                              c["started"], answered_at, time.time(), dtmf, c["headers"], note=note)
         v = lambda name, default="": done.get(f"variable_{name}", default)  # noqa: E731
         epoch = lambda name: int(v(name, "0") or 0) / 1e6  # noqa: E731
         answered = epoch("answer_uepoch") > 0
@@ -411,40 +425,41 @@ class Caller:
 
     def _wait(self, pending: list[dict]) -> list[CallResult]:
         results: dict[str, CallResult] = {}
-        with self.esl.events:
-            while len(results) < len(pending):
-                for c in pending:
-                    if c["uuid"] not in results and (r := self._result(c)) is not None:
-                        results[c["uuid"]] = r
-                        self.esl.by_uuid.pop(c["uuid"], None)
-                if len(results) < len(pending):
+        while len(results) < len(pending):
+            with self.esl.events:  # the reader thread waits for it: no command is sent while holding it
+                ready = [(c, r) for c in pending if c["uuid"] not in results and (r := self._result(c)) is not None]
+                if not ready:
                     self.esl.events.wait(0.5)
+            for c, r in ready:
+                results[c["uuid"]] = r
+                self.esl.by_uuid.pop(c["uuid"], None)
+                if c.get("stuck"):
+                    try:
+                        self.esl.command(f"bgapi uuid_kill {c['uuid']}")
+                    except LabError:
+                        pass  # the caller's FreeSWITCH is gone, and its calls with it
         return [results[c["uuid"]] for c in pending]
 
     def call(self, number: str = "", *, dtmf: str = "", dtmf_at_s: float = 3.0, hold_s: float = 8.0,
              audio: str = "tone", headers: dict[str, str] | None = None, transport: str | None = None,
              answer_timeout_s: float = 20.0) -> CallResult:
         """One call, to its end (bounded: answer_timeout_s + hold_s + 20 s)."""
-        return self._wait([self._originate(number or self.default_number, dtmf, dtmf_at_s, hold_s, audio, headers,
-                                           transport, answer_timeout_s)])[0]
+        return self._wait([self._originate(number, dtmf=dtmf, dtmf_at_s=dtmf_at_s, hold_s=hold_s, audio=audio,
+                                           headers=headers, transport=transport, answer_timeout_s=answer_timeout_s)])[0]
 
     def calls(self, n: int, rate: float, **kw) -> list[CallResult]:
-        """n calls started `rate` per second, up at once; one result per call, in start order."""
+        """n calls started `rate` per second, up at once (kw: call()'s arguments); one result per call, in start order."""
         if not 1 <= n <= MAX_CALLS or not 0 < rate <= MAX_RATE:
             raise ValueError(f"calls(n={n}, rate={rate}): 1 <= n <= {MAX_CALLS}, 0 < rate <= {MAX_RATE:g}")
         hold = kw.get("hold_s", 8.0) + kw.get("answer_timeout_s", 20.0)
         if n / rate + hold + 20 > MAX_RUN_S:
             raise ValueError(f"{n} calls at {rate:g}/s held {hold:g} s take longer than {MAX_RUN_S} s")
-        number = kw.pop("number", "") or self.default_number
-        args = {"dtmf": "", "dtmf_at_s": 3.0, "hold_s": 8.0, "audio": "tone", "headers": None, "transport": None,
-                "answer_timeout_s": 20.0, **kw}
         t0, pending = time.monotonic(), []
         for i in range(n):
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            pending.append(self._originate(number, args["dtmf"], args["dtmf_at_s"], args["hold_s"], args["audio"],
-                                           args["headers"], args["transport"], args["answer_timeout_s"]))
+            pending.append(self._originate(**kw))
         return self._wait(pending)
 
 
