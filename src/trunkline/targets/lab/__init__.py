@@ -9,6 +9,8 @@ Layout for center C (all of it made, recorded and removed by trunkline):
   tl-C-carrier-<trunk> one per trunk, holding the trunk's peer addresses; SIPp calls from here.
   tl-C-stranger        an address that is no trunk's peer (STRANGER), routed to every site like a
                        carrier: what a scanner on the internet would send from.
+  tl-C-agents-<site>   with FreeSWITCH on the media nodes: the site's lab agents, SIP phones
+                       registered to every media node of the site and logged in (agents.py).
 
 Each host also gets a mount namespace in which /etc and /var are overlays (the rendered files
 are placed at their server paths, with their owners and modes) and /run, /tmp are its own
@@ -23,7 +25,8 @@ cleans up after a crash or a `kill -9` of trunkline itself.
 The package, one module a concern: state (the record, names), shell (running commands in a host or
 namespace), pki, network, filesystems (and the lab's secret values), units (a systemd unit reader),
 media (FreeSWITCH on the media nodes as its server unit runs it, or the SIPp stand-in), processes, readiness,
-lifecycle (up, down, status), faults and caller (FreeSWITCH as a carrier's call generator). Every public name is importable from here.
+lifecycle (up, down, status), agents (the agents' phones and the lab's prompts), faults and caller
+(FreeSWITCH as a carrier's call generator). Every public name is importable from here.
 """
 
 from __future__ import annotations
