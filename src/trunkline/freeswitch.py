@@ -7,8 +7,10 @@ The lab, the tests and benchmarks find it here; None means it is not installed.
 `standalone_node(plan, host, where)` runs one media node on its rendered /etc/freeswitch tree
 alone (no stock file), secret markers replaced by test values the way apply does, in a network
 namespace made and removed here: the node's address on a veth whose other end, in a second
-namespace, holds one of the site's SIP proxy addresses (where its calls come from). Every wait is
-bounded; FreeSWITCH is stopped by its PID; both namespaces are removed whatever happens.
+namespace, holds one of the site's SIP proxy addresses (where its calls come from). Its mount
+namespace has /var as an overlay under the node's folder, so what it writes there (recordings)
+never lands in this machine's /var. Every wait is bounded; FreeSWITCH is stopped by its PID; both
+namespaces are removed whatever happens.
 """
 
 from __future__ import annotations
@@ -189,8 +191,14 @@ def standalone_node(plan: Plan, host_name: str, where: Path, certs: Path | None 
         shell.ip("-n", node.ns, "link", "set", "n0", "up")
         shell.ip("-n", node.peer_ns, "link", "set", "p0", "up")
         t0 = time.monotonic()
-        # `ip netns exec` execs FreeSWITCH: this PID is FreeSWITCH's
-        proc = subprocess.Popen(shell.in_ns(node.ns, command(root, exe)),
+        # in a mount namespace of its own where /var is an overlay (root/var.*): what the node writes
+        # there (recordings under the rendered recordings_dir) stays out of this machine's /var.
+        # unshare, sh and `ip netns exec` each exec the next: this PID is FreeSWITCH's
+        for d in ("var.upper", "var.work"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        private_var = f"mount -t overlay overlay -o lowerdir=/var,upperdir={root}/var.upper,workdir={root}/var.work /var && exec \"$@\""
+        proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", private_var, "sh",
+                                 *shell.in_ns(node.ns, command(root, exe))],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         node.pid = proc.pid
         while not node.running():
