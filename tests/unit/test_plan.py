@@ -170,11 +170,12 @@ def test_a_site_without_a_media_relay_gets_no_rtpengine(base_data):
     assert not [h for h in plan.hosts if h.site == site.name and h.role == "rtpengine"]
 
 
-def test_recording_without_a_media_relay_is_refused_with_the_fix(base_data):
+def test_recording_without_a_media_relay_is_allowed_since_the_media_nodes_record(base_data):
+    """FreeSWITCH on the media nodes records (dialplan/trunkline.xml); rtpengine only relays."""
     base_data["spec"]["recording"] = {**base_data["spec"].get("recording", {}), "mode": "all"}
     base_data["spec"]["sites"][0].setdefault("sip_proxy", {})["media_relay"] = "none"
-    with pytest.raises(BlueprintError, match=r"sip_proxy.media_relay.*no media relay.*set media_relay: rtpengine, or recording.mode: none"):
-        _plan(base_data)
+    plan = _plan(base_data)
+    assert plan.recording["mode"] == "all" and plan.sites[0].rtpengines == []
 
 
 def test_a_fixed_trunk_that_blocks_more_than_its_grade_of_service_is_a_warning_with_the_size_it_needs(base_data):

@@ -450,8 +450,8 @@ class SipProxy(_Model):
         "auto", description="new calls per second the site's edge must accept (sizes Kamailio's shared memory and "
         "workers); auto: ten times the center's busy-hour call rate, at least 100")
     media_relay: Literal["rtpengine", "none"] = Field(
-        "rtpengine", description="rtpengine: a relay per proxy anchors, re-keys and records the media; none: the edge "
-        "carries signalling only and media flows between the carriers and the media nodes (no recording at the edge)")
+        "rtpengine", description="rtpengine: a relay per proxy anchors and re-keys the media; none: the edge carries "
+        "signalling only and media flows between the carriers and the media nodes (which record calls either way)")
 
 
 class Media(_Model):
@@ -636,9 +636,6 @@ def cross_check(center: Blueprint) -> list[tuple[Loc, str, str]]:
         if site.edge and site.kind != "cloud":
             out.append((("spec", "sites", i, "edge"), "edge describes a cloud site's public address, but this site is on-prem",
                         "drop edge or set kind: cloud"))
-        if site.sip_proxy.media_relay == "none" and spec.recording.mode != "none":
-            out.append((("spec", "sites", i, "sip_proxy", "media_relay"), f"calls are recorded (recording.mode {spec.recording.mode}) "
-                        "and rtpengine records them, but this site has no media relay", "set media_relay: rtpengine, or recording.mode: none"))
     nets = [(i, ipaddress.ip_network(s.network.cidr)) for i, s in enumerate(spec.sites) if s.network]
     for a, (i, net) in enumerate(nets):
         for j, other in nets[a + 1:]:
