@@ -9,6 +9,7 @@ back within the wait while the same edge answered a legitimate request at once.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from trunkline.targets import lab
+from trunkline.targets.lab.media import fs_api, log as media_log
 
 from shared import ROOT
 
@@ -62,7 +64,10 @@ def _carrier_pki(out: Path) -> dict[str, Path]:
 def edge(tmp_path_factory):
     """acme-bank up, carrier-b with mutual TLS; always taken down."""
     pki = _carrier_pki(tmp_path_factory.mktemp("carrier-b"))
-    result = subprocess.run([*CLI, "up", str(ACME), "--json", "--set", f"spec.trunks[1].tls.ca=file:{pki['ca']}"],
+    # the recordings in a folder of the media nodes' own /var overlay: the machine's /var shows through
+    # it, and a /var/spool/trunkline the machine has (0750 root) would keep FreeSWITCH from recording
+    result = subprocess.run([*CLI, "up", str(ACME), "--json", "--set", f"spec.trunks[1].tls.ca=file:{pki['ca']}",
+                             "--set", "spec.recording.storage.path=/var/spool/trunkline-lab/recordings"],
                             capture_output=True, text=True, timeout=240, cwd=ROOT)
     try:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -165,8 +170,18 @@ def _rtpengine_log(state, plan) -> str:
     return "".join(Path(p.log).read_text(errors="replace") for p in state.processes if p.name == "rtpengine")
 
 
-def _recording_turned_off(state, plan, call_id) -> bool:
-    return any(call_id in line and "Turning off call recording" in line for line in _rtpengine_log(state, plan).splitlines())
+def _recording_channel(state, plan, call_id, timeout=10.0) -> tuple[str, str, str]:
+    """(media node, channel uuid, recording path) of a call on sh-dc1's media nodes, once FreeSWITCH records it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for h in plan.hosts_of("sh-dc1", "media"):
+            for row in json.loads(fs_api(state, h.name, "show channels as json").strip() or "{}").get("rows") or []:
+                if fs_api(state, h.name, f"uuid_getvar {row['uuid']} sip_call_id").strip() == call_id:
+                    path = fs_api(state, h.name, f"uuid_getvar {row['uuid']} trunkline_recording").strip()
+                    if path.startswith("/") and path in fs_api(state, h.name, f"uuid_buglist {row['uuid']}"):
+                        return h.name, row["uuid"], path
+        time.sleep(0.2)
+    raise AssertionError(f"no recording of call {call_id} on the media nodes of sh-dc1 within {timeout} s")
 
 
 # --- the claims -----------------------------------------------------------------------------
@@ -204,17 +219,22 @@ def test_plain_rtp_offer_that_mentions_rtp_savp_elsewhere_gets_488(edge):
     assert _status(answers)[-1:] == [488], answers
 
 
-def test_a_carriers_pause_request_does_not_pause_the_recording(edge):
+def test_a_carriers_pause_request_reaches_nothing_that_pauses_the_recording(edge):
+    """FreeSWITCH on the media node records the call and only its payment extension masks it; the
+    edge controls no recording. The old design's pause request (an in-dialog INFO,
+    application/x-trunkline-recording) from a carrier passes the edge like any in-dialog request and
+    changes nothing: the recording's media bug is still on the channel, nothing logged a mask, and
+    rtpengine logged nothing about recording. (tests/lab/test_recordings.py hears it: the tone stays
+    in the whole file.)"""
     state, plan, _ = edge
     call = Call(plan)
     try:
-        refused = call.in_dialog("INFO", body="pause", ctype="application/x-trunkline-recording")
-        time.sleep(0.5)
-        assert _status(refused) == [403], refused
-        assert not _recording_turned_off(state, plan, call.call_id)
-        # the observation works: the media node's own request does pause it
-        assert _status(call.from_media_node("INFO", body="pause", ctype="application/x-trunkline-recording")) == [200]
-        lab.wait_until("rtpengine to log the paused recording", lambda: _recording_turned_off(state, plan, call.call_id), 5, 0.1)
+        host, channel, path = _recording_channel(state, plan, call.call_id)
+        call.in_dialog("INFO", body="pause", ctype="application/x-trunkline-recording")
+        time.sleep(1.0)
+        assert path in fs_api(state, host, f"uuid_buglist {channel}")
+        assert not [line for line in media_log(state, host).splitlines() if channel in line and "recording masked" in line]
+        assert not [line for line in _rtpengine_log(state, plan).splitlines() if call.call_id in line and "recording" in line.lower()]
     finally:
         call.hang_up()
 
