@@ -12,10 +12,10 @@ Layout for center C (all of it made, recorded and removed by trunkline):
   tl-C-agents-<site>   with FreeSWITCH on the media nodes: the site's lab agents, SIP phones
                        registered to every media node of the site and logged in (agents.py).
 
-Each host also gets a mount namespace in which /etc and /var are overlays (the rendered files
+Each host also gets a mount namespace in which /etc, /var and /srv are overlays (the rendered files
 are placed at their server paths, with their owners and modes) and /run, /tmp are its own
 tmpfs: every program reads exactly the rendered bytes at the paths it would on a server, and
-nothing is written to the machine's /etc or /var.
+nothing is written to the machine's /etc, /var or /srv.
 
 Processes start in their own session, so the lab outlives `trunkline up`; their PIDs and start
 times are in the state file, and `down` ends exactly those (a PID whose start time differs is

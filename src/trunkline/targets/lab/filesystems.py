@@ -1,6 +1,6 @@
-"""Each lab host's file system: a persistent mount namespace in which /etc and /var are overlays,
-/run and /tmp its own tmpfs, and the rendered files placed at their server paths with their owners
-and modes (what the roles do on a server), their secret references filled in with the lab's own
+"""Each lab host's file system: a persistent mount namespace in which /etc, /var and /srv are overlays
+(a recording store under /srv is the host's own, never this machine's), /run and /tmp its own
+tmpfs, and the rendered files placed at their server paths with their owners and modes (what the roles do on a server), their secret references filled in with the lab's own
 random values as apply fills them in (fill_secrets)."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def build_filesystems(state: LabState, plan: Plan) -> None:
     manifest = json.loads((state.placed_dir() / "manifest.json").read_text())
     for host in plan.hosts:
         base = host_run_dir(c, host.name)
-        for d in ("etc.upper", "etc.work", "var.upper", "var.work"):
+        for d in ("etc.upper", "etc.work", "var.upper", "var.work", "srv.upper", "srv.work"):
             (base / d).mkdir(parents=True, exist_ok=True)
         mnt = mount_file(c, host.name)
         mnt.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +68,7 @@ def build_filesystems(state: LabState, plan: Plan) -> None:
         setup = " && ".join([
             f"mount -t overlay overlay -o lowerdir=/etc,upperdir={base}/etc.upper,workdir={base}/etc.work /etc",
             f"mount -t overlay overlay -o lowerdir=/var,upperdir={base}/var.upper,workdir={base}/var.work /var",
+            f"mount -t overlay overlay -o lowerdir=/srv,upperdir={base}/srv.upper,workdir={base}/srv.work /srv",
             "mount -t tmpfs -o mode=0755 tmpfs /run",
             # the state folder (placed tree, lab PKI, SIPp scenarios), read-only, before /tmp is hidden
             f"mkdir -p {LAB_SRC} && mount --bind '{state.dir}' {LAB_SRC} && mount -o remount,bind,ro {LAB_SRC}",
