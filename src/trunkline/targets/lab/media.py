@@ -77,6 +77,8 @@ def unit() -> list[tuple[str, str]]:
     from trunkline.deploys import role_defaults
     from trunkline.paths import ROLES
 
+    if not (ROLES / UNIT).exists():
+        raise LabError(f"roles/{UNIT} is missing: the lab runs FreeSWITCH as that unit does")
     values = {**role_defaults("freeswitch"), "freeswitch_prefix": str(fs.PREFIX)}
     return parse_unit(Template((ROLES / UNIT).read_text(), undefined=StrictUndefined).render(**values))
 
