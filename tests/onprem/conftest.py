@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,16 @@ def workdir(tmp_path_factory, plan):
     result = cli("inventory", BLUEPRINT, *sets_args(), "-o", work / "inventory", "--build", work / "build")
     assert result.exit_code == 0, result.output
     make_lab_pki(plan, work / "inventory" / "pki")
+    # the media nodes get trunkline's FreeSWITCH build, as docs/onprem.md tells an operator to ask for
+    # it: a tarball of the tree `make freeswitch` installed (what build.sh --tarball packages)
+    from trunkline import freeswitch
+
+    if freeswitch.launcher() is None:
+        pytest.fail(f"FreeSWITCH is not installed under {freeswitch.PREFIX}; install it with {freeswitch.INSTALL_HINT}")
+    tarball = work / "freeswitch-1.10.12-debian12-amd64.tar.xz"
+    subprocess.run(f"tar -C {freeswitch.PREFIX.parent} -cf - {freeswitch.PREFIX.name} | xz -0 -T2 > {tarball}", shell=True, check=True)
+    (work / "inventory" / "group_vars" / "media.yml").write_text(
+        f"freeswitch_package_source: trunkline\nfreeswitch_tarball: {tarball}\n")
     yield work
     if not os.environ.get("TRUNKLINE_KEEP_ROOTS"):
         unmount_roots()

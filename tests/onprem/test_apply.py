@@ -43,6 +43,19 @@ def test_the_roles_packages_are_installed_from_debian(applied, host):
     assert installed == set(PACKAGES[host]), result.stdout + result.stderr
 
 
+def test_trunklines_freeswitch_build_is_installed_and_runs_inside_the_root(applied):
+    """freeswitch_package_source: trunkline - the tree unpacked, its runtime libraries installed from
+    Debian (it runs inside the root), fs_cli on PATH and the unit that starts it on the server paths."""
+    root = applied.root("sh-dc1-media1")
+    version = in_root(root, "/opt/trunkline/freeswitch/bin/freeswitch-reloc", "-version")
+    assert version.returncode == 0 and "1.10.12" in version.stdout, version.stdout + version.stderr
+    assert in_root(root, "readlink", "/usr/local/bin/fs_cli").stdout.strip() == "/opt/trunkline/freeswitch/bin/fs_cli"
+    unit = (root / "etc/systemd/system/freeswitch.service").read_text()
+    start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert start.split()[:1] == ["ExecStart=/opt/trunkline/freeswitch/bin/freeswitch-reloc"]
+    assert "-conf /etc/freeswitch" in start and "-run /run/freeswitch" in start and "User=freeswitch" in unit
+
+
 def test_every_managed_file_has_the_manifests_owner_group_and_mode(applied, workdir):
     wrong = []
     for e in manifest_entries(workdir):

@@ -1,6 +1,8 @@
-"""roles/freeswitch with pyinfra: the freeswitch user, the rendered configuration, packages if a source is set.
+"""roles/freeswitch with pyinfra: the freeswitch user, the rendered configuration, FreeSWITCH if a source is set.
 
-FreeSWITCH is not packaged for Debian 12. With freeswitch_package_source: signalwire the
+FreeSWITCH is not packaged for Debian 12. With freeswitch_package_source: trunkline, trunkline's own
+build (the tree the lab runs, a tarball on the operator's machine) is unpacked under
+/opt/trunkline/freeswitch and started by the role's unit (files/freeswitch.service). With freeswitch_package_source: signalwire the
 packages come from SignalWire's repository, which needs a token (a secret reference); curl and
 apt read it from apt's auth file, so it is never on a command line.
 """
@@ -9,20 +11,52 @@ from __future__ import annotations
 
 import io
 import posixpath
+import shlex
 
+
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 
 from trunkline.deploys import APT, HostJob, make_dirs, place
+from trunkline.errors import UsageError
+from trunkline.paths import ROLES
 from trunkline.freeswitch import CONF, FS_CLI_CONF, event_socket_ref, fs_cli_conf
 
 AUTH = "/etc/apt/auth.conf.d/freeswitch.conf"
 KEYRING = "/usr/share/keyrings/signalwire-freeswitch-repo.gpg"
 STORE_UNIT = "/etc/systemd/system/trunkline-recording-store.service"  # rendered when the site's store is NFS
+UNIT = ROLES / "freeswitch" / "files" / "freeswitch.service"  # the same bytes as the Ansible role's copy
+SERVER_PREFIX = "/opt/trunkline/freeswitch"  # what the unit starts
 
 
 def installed(job: HostJob) -> bool:
     return job.vars["freeswitch_package_source"] != "none"
+
+
+def install_build(job: HostJob) -> None:
+    """trunkline's build: the runtime packages, the tarball unpacked under the prefix (a tree of this
+    version in place is kept), the sample configuration kept aside, fs_cli on PATH, the unit."""
+    v = job.vars
+    prefix = SERVER_PREFIX
+    if not v["freeswitch_tarball"]:
+        raise UsageError("freeswitch_package_source trunkline needs freeswitch_tarball, the path on this machine of a tree made "
+                         "by scripts/freeswitch/build.sh --tarball")
+    parent, staged = posixpath.dirname(prefix), "/var/tmp/trunkline-freeswitch.tar.xz"
+    apt.packages(name="Install the build's runtime packages", packages=v["freeswitch_runtime_packages"],
+                 cache_time=v["freeswitch_apt_cache_valid_time"], **APT)
+    files.directory(name="Create the folder the build is unpacked in", path=parent, user="root", group="root", mode="0755")
+    if not host.get_fact(File, path=f"{prefix}/BUILDINFO.txt"):  # a tree in place is kept, as Ansible's `creates`
+        q = shlex.quote
+        files.put(name="Copy the build", src=v["freeswitch_tarball"], dest=staged, user="root", group="root", mode="0600")
+        server.shell(name="Unpack the build", commands=[
+            f"tar -C {q(parent)} -xJf {staged} --no-same-owner",
+            f"test ! -d {q(prefix + '/conf')} || test -e {q(prefix + '/conf.vanilla')} || mv {q(prefix + '/conf')} {q(prefix + '/conf.vanilla')}",
+            f"rm -f {staged}"])
+    files.link(name="Put fs_cli on root's PATH", path="/usr/local/bin/fs_cli", target=f"{prefix}/bin/fs_cli")
+    files.put(name="Place FreeSWITCH's systemd unit", dest="/etc/systemd/system/freeswitch.service", user="root", group="root",
+              mode="0644", src=str(UNIT))
 
 
 def recordings(job: HostJob, entries: list[dict]) -> bool:
@@ -53,6 +87,8 @@ def run(job: HostJob) -> None:
     server.group(name="Create the freeswitch group", group=user, system=True)
     server.user(name="Create the freeswitch user", user=user, group=user, comment="FreeSWITCH", home=v["freeswitch_home"],
                 shell="/usr/sbin/nologin", system=True, create_home=False, ensure_home=False)
+    if v["freeswitch_package_source"] == "trunkline":
+        install_build(job)
     if v["freeswitch_package_source"] == "signalwire":
         token = job.secrets[v["freeswitch_signalwire_token_ref"]].strip()
         apt.packages(name="Install what fetching from the repository needs", packages=["ca-certificates", "curl"],
@@ -79,7 +115,8 @@ def run(job: HostJob) -> None:
         systemd.service(name="Mount the site's recording store, now and at boot (before FreeSWITCH writes to it)",
                         service="trunkline-recording-store", running=True, enabled=True, daemon_reload=True)
     if v["freeswitch_manage_service"] and installed(job):
-        systemd.service(name="Start FreeSWITCH, now and at boot", service="freeswitch", running=True, enabled=True)
+        systemd.service(name="Start FreeSWITCH, now and at boot", service="freeswitch", running=True, enabled=True,
+                        daemon_reload=v["freeswitch_package_source"] == "trunkline")
 
 
 def handlers(job: HostJob) -> None:

@@ -6,7 +6,7 @@ benchmarks measure Kamailio alone) and "freeswitch" refuses to go on without it.
 lab without FreeSWITCH is an error, never the stand-in.
 
 FreeSWITCH runs as the unit the freeswitch role installs on a server says
-(roles/freeswitch/templates/freeswitch.service.j2 with the role's defaults): its ExecStart, User and
+(roles/freeswitch/files/freeswitch.service, the unit both engines place): its ExecStart, User and
 Group, UMask, limits, and the folders systemd makes for it, in the host's namespaces, on the placed
 /etc/freeswitch. It makes its TLS and DTLS keys (RSA 4096, about 5 s of CPU) on a first start: the
 lab's first node makes them and the others start from a copy (seed_keys), which keeps a lab's start
@@ -24,7 +24,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from jinja2 import StrictUndefined, Template
 
 from trunkline import freeswitch as fs
 from trunkline.plan.topology import Host
@@ -33,7 +32,7 @@ from trunkline.targets.lab.state import LAB_SRC, LabError, LabState, host_run_di
 from trunkline.targets.lab.units import parse_unit
 
 STAND_IN_NOTE = "SIPp UAS answers calls in place of FreeSWITCH; the rendered FreeSWITCH files are placed on each media node"
-UNIT = "freeswitch/templates/freeswitch.service.j2"  # under roles/
+UNIT = "freeswitch/files/freeswitch.service"  # under roles/
 START_TIMEOUT_S = 60  # measured: a node alone 6 s with its key generation, 2.6 s without; four at once on 2 cores, see wait_ready
 KEYS = ("dtls-srtp.pem", "wss.pem", "tls.pem")  # what FreeSWITCH makes in its certificate folder
 # systemd's folders for a unit, made owned by its User= (systemd.exec(5))
@@ -72,15 +71,13 @@ def version() -> str:
 
 
 def unit() -> list[tuple[str, str]]:
-    """The server unit's KEY=VALUE lines, rendered from the role's template with its defaults
-    (the lab's own install prefix)."""
-    from trunkline.deploys import role_defaults
+    """The server unit's KEY=VALUE lines, with the lab's own install prefix in place of the servers'."""
+    from trunkline.deploys.freeswitch import SERVER_PREFIX
     from trunkline.paths import ROLES
 
     if not (ROLES / UNIT).exists():
         raise LabError(f"roles/{UNIT} is missing: the lab runs FreeSWITCH as that unit does")
-    values = {**role_defaults("freeswitch"), "freeswitch_prefix": str(fs.PREFIX)}
-    return parse_unit(Template((ROLES / UNIT).read_text(), undefined=StrictUndefined).render(**values))
+    return parse_unit((ROLES / UNIT).read_text().replace(SERVER_PREFIX, str(fs.PREFIX)))
 
 
 def argv() -> list[str]:
