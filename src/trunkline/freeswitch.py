@@ -108,6 +108,17 @@ BAD = re.compile(r"\[(WARNING|ERR|CRIT|ALERT)\]|fail|error|can't|cannot|invalid|
 _serial = itertools.count()
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a FreeSWITCH we started, by its PID: TERM (it hangs up and exits), KILL after STOP_TIMEOUT_S."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class NodeError(TrunklineError):
     """FreeSWITCH did not start on a node's rendered files, or complained about them."""
 
@@ -214,12 +225,7 @@ def standalone_node(plan: Plan, host_name: str, where: Path, certs: Path | None 
             shutil.copytree(root / "cert", certs)
         yield node
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if proc is not None:
+            stop(proc)
         for ns in (node.ns, node.peer_ns):
             shell.ip("netns", "del", ns, check=False)

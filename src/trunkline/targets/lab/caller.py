@@ -48,7 +48,6 @@ from trunkline.targets.lab.state import LabError, LabState, carrier_ns
 
 EVENT_SOCKET_PORT = 8021
 START_TIMEOUT_S = 30  # measured about 1.5 s with the DTLS key kept (see `certs`), 5-8 s without
-STOP_TIMEOUT_S = 15
 MAX_CALLS = 500  # one calls() run
 MAX_RATE = 200.0  # new calls per second
 MAX_RUN_S = 900  # a calls() run, from the first INVITE to the last hangup
@@ -550,13 +549,7 @@ def start_caller(ns: str, address: str, where: Path, *, target: str, port: int, 
             except LabError:
                 pass
             esl.close()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        freeswitch.stop(proc)
 
 
 @contextmanager
