@@ -19,7 +19,7 @@ from trunkline.render import render_host
 pytestmark = pytest.mark.chroot
 
 PACKAGES = {
-    "sh-dc1-sip1": ["kamailio", "kamailio-tls-modules", "keepalived", "nftables", "chrony", "tzdata"],
+    "sh-dc1-sip1": ["kamailio", "kamailio-tls-modules", "ca-certificates", "keepalived", "nftables", "chrony", "tzdata"],
     "sh-dc1-rtp1": ["rtpengine-daemon", "nftables", "chrony"],
     "sh-dc1-media1": ["nfs-common", "nftables", "chrony"],  # the NFS client: FreeSWITCH records into the store
     "sh-dc1-rec1": ["nfs-kernel-server", "nftables", "chrony"],

@@ -128,6 +128,28 @@ def test_a_trunk_that_declares_its_ca_gets_mutual_tls():
     assert "FLT_TRUNK_MTLS" not in a
 
 
+def test_a_mixed_site_asks_for_a_certificate_but_does_not_refuse_an_unverified_one():
+    # carrier-a (no CA) may present its SBC's own certificate: the handshake goes on, route[ALLOWLIST] decides
+    server = _files([MTLS_B])["/etc/kamailio/tls.cfg"].split("[client:default]")[0]
+    assert "verify_client = optional_no_ca" in server
+    every = _files([MTLS_B, "spec.trunks[0].tls.ca=file:/etc/trunkline/carrier-a-ca.pem"])["/etc/kamailio/tls.cfg"]
+    assert "verify_client" not in every.split("[client:default]")[0]
+
+
+def test_connections_to_carriers_verify_their_certificate_public_cas_or_the_declared_ca():
+    """The center's BYE goes to the carrier's Contact on a connection the proxy opens: the carrier's
+    certificate is checked, against the system's public CAs, or the CA a trunk declares for its peers."""
+    tls = _files([MTLS_B])["/etc/kamailio/tls.cfg"]
+    profiles = dict(re.findall(r"^\[(client:[^\]]+)\]\n((?:(?!\n\[).)*)", tls, re.M | re.S))
+    default = profiles.pop("client:default")
+    assert "verify_certificate = yes" in default and "require_certificate = yes" in default
+    assert "ca_list = /etc/ssl/certs/ca-certificates.crt" in default
+    assert "certificate = /etc/kamailio/tls/sh-dc1-sip1.crt" in default  # shown to a carrier that asks
+    assert sorted(profiles) == ["client:198.51.100.20:5061"]  # carrier-b's peer, at its port
+    assert "ca_list = /etc/kamailio/tls/carriers-ca.crt" in profiles["client:198.51.100.20:5061"]
+    assert "verify_certificate = yes" in profiles["client:198.51.100.20:5061"]
+
+
 def test_every_tls_trunk_declaring_its_ca_makes_the_handshake_require_a_certificate():
     tls = _files([MTLS_B, "spec.trunks[0].tls.ca=file:/etc/trunkline/carrier-a-ca.pem"])["/etc/kamailio/tls.cfg"]
     assert "require_certificate = yes" in tls.split("[client:default]")[0]
