@@ -25,14 +25,13 @@ import time
 
 import pytest
 
-from trunkline import freeswitch
 from trunkline.center import load as load_center
 from trunkline.targets import lab
 from trunkline.targets.lab.agents import PER_POOL, invites, site_agents
 from trunkline.targets.lab.caller import carrier_caller
 from trunkline.targets.lab.media import fs_api
 
-from shared import EXAMPLES
+from shared import EXAMPLES, needs_freeswitch
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (CI and make test run as root)")
 
@@ -63,8 +62,7 @@ def ivr_paths(plan) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.stem)
 def center_lab(request):
-    if freeswitch.launcher() is None:
-        pytest.skip(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+    needs_freeswitch()
     plan = load_center(request.param).plan
     scaled, _ = lab.lab_overrides(plan)
     short = [f"spec.queues[{i}].{k}={v}" for i in range(len(plan.queues))
@@ -179,8 +177,6 @@ def test_a_queue_with_no_agent_logged_in_announces_and_lets_the_caller_go_after_
           f"channel ended {ended - given_up:.1f} s later (max_wait {MAX_WAIT_S} s)")
 
 
-@pytest.mark.xfail(strict=True, reason="the node's BYE does not reach the carrier in the lab: the node ends the call at "
-                   "max_wait (above) but the caller stays until its own hangup (reported; edge or lab caller)")
 def test_the_caller_given_up_by_the_queue_hears_the_center_hang_up(center_lab):
     state, plan = center_lab
     r = NO_AGENT.get(plan.center)

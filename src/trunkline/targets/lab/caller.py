@@ -14,9 +14,11 @@ not what was asked.
 
 TLS: the caller checks the proxy's certificate chain against a CA (the lab CA), as a carrier would
 (tls-verify-policy out; not subjects_out: sofia-sip 1.13 looks for SAN entries named "IP" where
-OpenSSL 3 names them "IP Address", so an address SAN never matches), and presents no certificate;
-a trunk with mutual TLS (tls.ca) needs the carrier's client certificate (`client=`), which the lab
-does not hold: the edge drops that carrier's calls without one, over TCP as well.
+OpenSSL 3 names them "IP Address", so an address SAN never matches). The lab's caller holds its
+trunk's certificate from the lab CA (pki.make_lab_pki) and listens for TLS on sip_port + 1: the
+center's BYE comes on a connection the proxy opens to the caller's Contact. A trunk with mutual TLS
+(tls.ca) needs the carrier's own certificate (`client=`), which the lab does not hold: the edge drops
+that carrier's calls without one, over TCP as well.
 
 `start_caller(ns, address, where, target=..., port=...)` is the caller on its own (any namespace,
 any target: tests call a standalone media node with it); `carrier_caller(state, plan, trunk)` is
@@ -463,9 +465,10 @@ class Caller:
 
 
 def _write_tls(tls_dir: Path, ca: Path, client: tuple[Path, Path] | None) -> None:
-    """cafile.pem (whom the caller trusts) and agent.pem (the client certificate it presents).
+    """cafile.pem (whom the caller trusts) and agent.pem (the certificate it presents: as a client when
+    the far end asks, and as the TLS server the proxy connects to for the center's requests in a call).
 
-    Without a client certificate agent.pem holds none: mod_sofia only needs the file to exist (else
+    Without a certificate agent.pem holds none: mod_sofia only needs the file to exist (else
     it makes a self-signed tls.pem), and sofia-sip then runs TLS without a certificate of its own, so
     the caller presents none, as a carrier without mutual TLS does. A self-signed one would fail the
     handshake with an edge that checks the certificates it is shown (tls.cfg verify_certificate)."""
@@ -558,7 +561,9 @@ def carrier_caller(state: LabState, plan: Plan, trunk: str | None = None, *,
     """The lab's caller for a trunk (default: the first): on its first peer address in its carrier
     namespace, calling the VIP of its first site over its transport, SRTP when the blueprint requires it.
 
-    `client`: the carrier's (cert, key), needed for a trunk with mutual TLS (tls.ca)."""
+    `client`: the carrier's (cert, key), needed for a trunk with mutual TLS (tls.ca). Else a TLS
+    caller holds the certificate the lab CA made for its trunk: the proxy connects to the caller's
+    Contact for requests within a call (the center's BYE) and checks it, as it would a carrier's."""
     t = next((x for x in plan.trunks if x.name == trunk), None) if trunk else plan.trunks[0]
     if t is None:
         raise LabError(f"no trunk named {trunk!r} in {plan.center}: {', '.join(x.name for x in plan.trunks)}")
@@ -567,8 +572,11 @@ def carrier_caller(state: LabState, plan: Plan, trunk: str | None = None, *,
         # the edge drops such a carrier's calls over TCP too (route ALLOWLIST): a fallback would only time out
         raise LabError(f"trunk {t.name} requires mutual TLS (tls.ca): give carrier_caller the carrier's client "
                        "certificate, client=(cert, key), signed by that CA")
+    pki = state.dir / "pki"
+    if t.transport == "tls" and client is None and (pki / f"carrier-{t.name}.crt").exists():
+        client = (pki / f"carrier-{t.name}.crt", pki / f"carrier-{t.name}.key")  # its SBC's own (lab CA)
     with start_caller(carrier_ns(plan.center, t.name), t.peers[0], state.dir, target=site.vip, port=t.port,
                       transport=t.transport, srtp=plan.security.get("srtp") == "required",
-                      ca=state.dir / "pki" / "ca.crt" if t.transport == "tls" else None, client=client,
+                      ca=pki / "ca.crt" if t.transport == "tls" else None, client=client,
                       certs=state.dir / "caller-cert") as caller:
         yield caller

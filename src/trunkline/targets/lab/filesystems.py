@@ -97,6 +97,9 @@ def _place_files(center: str, host: Host, entries: list[dict]) -> None:
             script.append(f"install -o root -g kamailio -m {mode} '{LAB_SRC}/pki/{name}' /etc/kamailio/tls/{name}")
         script.append(f"[ ! -f '{LAB_SRC}/pki/carriers-ca.crt' ] || install -o root -g kamailio -m 0644 '{LAB_SRC}/pki/carriers-ca.crt' /etc/kamailio/tls/carriers-ca.crt")
         script.append("install -d -o kamailio -g kamailio -m 0750 /run/kamailio")
+        # the lab's carriers hold certificates of the lab CA where real ones hold a public CA's: this
+        # host trusts it as it trusts those (tls.cfg [client:default]), in its own /etc only
+        script.append(f"mkdir -p /etc/ssl/certs && cat '{LAB_SRC}/pki/ca.crt' >> /etc/ssl/certs/ca-certificates.crt")
     if any(e["path"].startswith("/etc/tmpfiles.d/") for e in entries):
         # what systemd does at boot: make the folders the rendered tmpfiles.d entries name
         script.append("systemd-tmpfiles --create /etc/tmpfiles.d/*.conf")
