@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "blueprints").glob("*.yaml"))
@@ -22,3 +25,17 @@ def field_paths(node, prefix=()):
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from field_paths(v, prefix + (i,))
+
+
+def cannot_run(message: str) -> None:
+    """Skip on a developer's machine; in CI (which installs FreeSWITCH and runs as root) fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must run this test (.ci/run installs FreeSWITCH from FREESWITCH_TARBALL)")
+    pytest.skip(message)
+
+
+def needs_freeswitch() -> None:
+    from trunkline import freeswitch
+
+    if freeswitch.launcher() is None:
+        cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")

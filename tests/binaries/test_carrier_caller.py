@@ -25,25 +25,18 @@ from trunkline.center import load as load_center
 from trunkline.plan.topology import MEDIA_SIP_PORT
 from trunkline.targets.lab.caller import MAX_CALLS, SRTP_SUITE, Caller, start_caller
 
-from shared import ROOT
+from shared import ROOT, cannot_run
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 NODE = "sh-dc1-media1"
 
 
-def _cannot_run(message: str) -> None:
-    """Skip on a developer's machine; in CI (which installs FreeSWITCH and runs as root) fail."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must run this test (.ci/run installs FreeSWITCH from FREESWITCH_TARBALL)")
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     if freeswitch.launcher() is None:
-        _cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+        cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
     if os.geteuid() != 0:
-        _cannot_run("network namespaces need root")
+        cannot_run("network namespaces need root")
     plan = load_center(ACME).plan
     with freeswitch.standalone_node(plan, NODE, tmp_path_factory.mktemp("node")) as n:
         yield n

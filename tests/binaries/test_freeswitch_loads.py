@@ -25,7 +25,7 @@ from trunkline.center import load as load_center
 from trunkline.freeswitch import EVENT_SOCKET_PORT, NodeError, complaints, in_ns
 from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
 
-from shared import EXAMPLES
+from shared import EXAMPLES, cannot_run
 
 # a minimal event socket client, run inside a namespace: one line saying what the socket answered
 ESL_CLIENT = r"""
@@ -57,20 +57,13 @@ except OSError as exc:
 """
 
 
-def _cannot_run(message: str) -> None:
-    """Skip on a developer's machine; in CI (which installs FreeSWITCH and runs as root) fail."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must run this test (.ci/run installs FreeSWITCH from FREESWITCH_TARBALL)")
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def launcher() -> Path:
     exe = freeswitch.launcher()
     if exe is None:
-        _cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+        cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
     if os.geteuid() != 0:
-        _cannot_run("network namespaces need root")
+        cannot_run("network namespaces need root")
     return exe
 
 

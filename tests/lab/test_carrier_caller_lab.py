@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from trunkline import freeswitch
 from trunkline.center import load as load_center
 from trunkline.targets import lab
 from trunkline.targets.lab.caller import SRTP_SUITE, carrier_caller, start_caller
 from trunkline.targets.lab.media import fs_api
 
-from shared import ROOT
+from shared import ROOT, needs_freeswitch
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 
@@ -60,8 +59,7 @@ def _carrier_pki(out: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def acme(tmp_path_factory):
-    if freeswitch.launcher() is None:
-        pytest.skip(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+    needs_freeswitch()
     pki = _carrier_pki(tmp_path_factory.mktemp("carrier-b"))
     center = load_center(ACME, [f"spec.trunks[1].tls.ca=file:{pki['ca']}"])
     try:

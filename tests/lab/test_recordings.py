@@ -39,14 +39,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from trunkline import freeswitch
 from trunkline.center import load as load_center
 from trunkline.targets import lab
 from trunkline.targets.lab.caller import carrier_caller
 from trunkline.targets.lab.media import fs_api, log as fs_log
 from trunkline.targets.lab.state import host_run_dir
 
-from shared import EXAMPLES, ROOT
+from shared import EXAMPLES, ROOT, needs_freeswitch
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (CI and make test run as root)")
 
@@ -78,8 +77,7 @@ def _params():
 
 @pytest.fixture(scope="module", params=_params())
 def rec_lab(request):
-    if freeswitch.launcher() is None:
-        pytest.skip(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+    needs_freeswitch()
     path, extra = request.param
     plan = load_center(path, list(extra)).plan
     scaled, _ = lab.lab_overrides(plan)
