@@ -44,9 +44,11 @@ from trunkline.plan.sizing import (
     erlang_c,
     erlang_c_agents,
     media_nodes,
+    presales,
     recording_storage_bytes,
     service_level,
     trunk_bandwidth_kbps,
+    trunk_holding_s,
 )
 
 # --------------------------------------------------------------------------
@@ -382,6 +384,9 @@ def test_media_nodes_is_ceiling_plus_one_spare(concurrent, per_node, expected):
     (lambda: recording_storage_bytes(10, 60, "wav", -1), "retention_days"),
     (lambda: media_nodes(10, 0), "calls_per_node"),
     (lambda: media_nodes(-1, 10), "concurrent_calls"),
+    (lambda: trunk_holding_s(180, 5, after_call_work_s=180), "after_call_work_s"),
+    (lambda: trunk_holding_s(180, -1), "asa_s"),
+    (lambda: trunk_holding_s(180, 5, ivr_s=-1), "ivr_s"),
 ])
 def test_bad_input_raises_value_error_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
@@ -393,3 +398,27 @@ def test_unknown_codec_error_lists_the_known_codecs():
         call_bandwidth_kbps("AMR")
     for name in CODECS:
         assert name in str(err.value)
+
+
+def test_a_call_holds_a_trunk_for_the_ivr_the_wait_and_the_handle_time_without_wrap_up():
+    assert trunk_holding_s(240, 12.5) == 252.5
+    assert trunk_holding_s(240, 12.5, ivr_s=20, after_call_work_s=30) == 242.5
+    assert trunk_holding_s(240, 400, max_wait_s=60) == 300  # the queue lets the caller go at max_wait
+
+
+def test_presales_sizes_channels_on_the_trunk_traffic_not_the_agents():
+    r = presales(calls_per_hour=1800, aht_s=240, ivr_s=20, after_call_work_s=30)
+    held = trunk_holding_s(240, erlang_c_agents(1800, 240, 20, 0.8).asa_s, 20, 30)
+    assert r["trunk_holding_s"] == round(held, 2) and r["traffic_erlangs"] == 120.0
+    assert r["trunk_traffic_erlangs"] == round(1800 * held / 3600, 4) > 120.0
+    assert r["channels"] == erlang_b_channels(1800 * held / 3600, 0.01) > erlang_b_channels(120.0, 0.01)
+
+
+def test_trunk_traffic_matches_the_westbay_call_centre_worked_example():
+    """erlang.com (Westbay Engineers), "Call Center Design": the trunks carry the calls' duration plus the
+    average delay in queue, wrap-up excluded: BHT = (160 s + 25 s) x 350 / 3600 = 17.986 E. Erlang B
+    tables at 1 % blocking: 27 lines carry 17.80 E, 28 carry 18.64 E, so it needs 28."""
+    held = trunk_holding_s(180, 25, after_call_work_s=20)  # 160 s on the line, 20 s of wrap-up
+    assert held == 185 and round(350 * held / 3600, 3) == 17.986
+    assert erlang_b_channels(350 * held / 3600, 0.01) == 28
+    assert erlang_b_channels(350 * 180 / 3600, 0.01) == 27  # on the handle time (17.5 E) it would be one short

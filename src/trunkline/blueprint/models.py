@@ -395,6 +395,10 @@ class Forecast(_Model):
     max_occupancy: float = Field(1.0, ge=0.3, le=1, description="cap on agent occupancy, e.g. 0.85")
     daily_calls: int | None = Field(None, ge=0, le=24 * MAX_CALLS_PER_HOUR, description="calls per day; default 10 x the peak hour")
     outbound_share: float = Field(0.0, ge=0, le=1, description="share of traffic that is outbound (cost model)")
+    ivr_time: duration(0, 3600) = Field(0, description="mean time a caller spends in the IVR before joining a queue, "
+                                        "e.g. 20s; it holds a trunk channel (not an agent)")
+    after_call_work: duration(0, 2 * 3600) = Field(0, description="the part of average_handle_time spent after the "
+                                                   "caller hung up (wrap-up), e.g. 30s; it holds an agent, not a trunk channel")
 
 
 class SeatPool(_Model):
@@ -438,6 +442,8 @@ class Trunk(_Model):
     credentials: Credentials | None = None
     tls: TrunkTls | None = Field(None, description="mutual TLS: the carrier's CA; its peers must present a certificate it signed")
     topology_hiding: bool = Field(True, description="hide the site's addresses (Via, Record-Route, Contact) from the carrier")
+    weight: float = Field(1.0, gt=0, le=1000, description="the trunk's part of the traffic of the sites it serves, "
+                          "relative to the other trunks that serve them: 7 and 3 when the carriers route 70 % and 30 %")
 
 
 class Network(_Model):
@@ -688,15 +694,23 @@ def _totals(spec: Spec) -> list[tuple[Loc, str, str]]:
                     f"{math.ceil(least):,} agents (at {fc.max_occupancy:.0%} occupancy, {fc.shrinkage:.0%} shrinkage), "
                     f"more than the {MAX_SEATS:,} of one center", "check the figures (calls in the busiest hour) or split the center"))
         return out  # the channel bound below would only repeat it
+    if fc.after_call_work >= fc.average_handle_time:
+        out.append((("spec", "forecast", "after_call_work"),
+                    f"{format_duration(fc.after_call_work)} of after-call work leaves no talk time in an average handle "
+                    f"time of {format_duration(fc.average_handle_time)}", "give the wrap-up part of average_handle_time only"))
     fixed_channels = sum(t.channels for t in spec.trunks if t.channels != "auto")
     if fixed_channels > MAX_CHANNELS:
         out.append((("spec", "trunks"), f"the trunks have {fixed_channels:,} channels, more than the {MAX_CHANNELS:,} of one center",
                     "lower the channels or set channels: auto"))
-    # the most concurrent calls any site can get: every fixed channel, and for each auto trunk an even
-    # share of the traffic plus what Erlang B adds (a + 4 sqrt(a) + 12 bounds it at any grade of service >= 0.0001)
+    # the most concurrent calls any site can get: every fixed channel, and the auto trunks' traffic a_i
+    # with what Erlang B adds (a + 4 sqrt(a) + 12 bounds it at any grade of service >= 0.0001), summed over
+    # trunks at most A + 4 sqrt(autos A) + 12 autos; a call holds a trunk for the IVR, at most the
+    # longest max_wait in queue, and its talk time
+    longest_wait = max((q.max_wait for q in spec.queues), default=Queue.model_fields["max_wait"].default)
+    held = fc.ivr_time + longest_wait + max(0, fc.average_handle_time - fc.after_call_work)
+    trunk_erlangs = fc.peak_calls_per_hour * held / 3600
     autos = sum(t.channels == "auto" for t in spec.trunks)
-    share = erlangs / max(1, autos)
-    most_calls = fixed_channels + autos * (share + 4 * math.sqrt(share) + 12)
+    most_calls = fixed_channels + (trunk_erlangs + 4 * math.sqrt(autos * trunk_erlangs) + 12 * autos if autos else 0)
     for i, site in enumerate(spec.sites):
         if site.media.nodes == "auto" and math.ceil(most_calls / site.media.calls_per_node) + 1 > MAX_MEDIA_NODES:
             need = math.ceil(most_calls / (MAX_MEDIA_NODES - 1))

@@ -113,9 +113,12 @@ def size(
     codec: str = typer.Option("PCMA", "--codec", help="codec for bandwidth: PCMA, PCMU, G722, G729, OPUS"),
     shrinkage: float = typer.Option(0.0, "--shrinkage", help="share of paid time off the phones, 0-1"),
     max_occupancy: float = typer.Option(1.0, "--max-occupancy", help="cap on agent occupancy, 0-1"),
+    ivr_time: float = typer.Option(0.0, "--ivr-time", help="seconds a caller spends in the IVR (holds a channel)"),
+    after_call_work: float = typer.Option(0.0, "--after-call-work", help="seconds of the AHT after the caller hung up (frees the channel)"),
     as_json: Json = False,
 ) -> None:
-    """Pre-sales calculator: agents (Erlang C), trunk channels (Erlang B), bandwidth."""
+    """Pre-sales calculator: agents (Erlang C), trunk channels (Erlang B) on the time a call holds a
+    channel (IVR, wait in queue, handle time), bandwidth."""
     try:
         if calls_per_hour is None and erlangs is None:
             raise UsageError("give either --calls-per-hour N --aht SECONDS (agents and channels) or --erlangs A (channels)")
@@ -123,7 +126,8 @@ def size(
             raise UsageError("--calls-per-hour needs --aht SECONDS")
         result = sizing.presales(calls_per_hour=calls_per_hour, aht_s=aht, erlangs=erlangs, answer_within_s=answer_within,
                                  target=service_level, grade_of_service=grade_of_service, codec=codec,
-                                 shrinkage=shrinkage, max_occupancy=max_occupancy)
+                                 shrinkage=shrinkage, max_occupancy=max_occupancy, ivr_s=ivr_time,
+                                 after_call_work_s=after_call_work)
     except ValueError as exc:
         fail(UsageError(str(exc)), as_json)
     except TrunklineError as exc:

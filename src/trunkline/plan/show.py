@@ -15,7 +15,9 @@ if TYPE_CHECKING:  # only a type here; importing it pulls the blueprint models, 
 SIZING_LABELS = {
     "traffic_erlangs": "traffic (Erlangs)", "agents": "agents on the phones (Erlang C)",
     "scheduled_agents": "agents to schedule (with shrinkage)", "service_level": "service level reached",
-    "occupancy": "occupancy", "asa_s": "average speed of answer (s)", "channels": "trunk channels (Erlang B)",
+    "occupancy": "occupancy", "asa_s": "average speed of answer (s)",
+    "trunk_holding_s": "a call holds a trunk (s): IVR + wait + handle time - after-call work",
+    "trunk_traffic_erlangs": "trunk traffic (Erlangs)", "channels": "trunk channels (Erlang B)",
     "grade_of_service": "grade of service asked", "blocking": "blocking reached", "codec": "codec",
     "bandwidth_per_call_kbps": "per call, one way, Ethernet (kbit/s)", "bandwidth_kbps": "trunk bandwidth with 20 % headroom (kbit/s)",
 }
@@ -42,7 +44,9 @@ def show_plan(plan: Plan, console: Console) -> None:
         ("seats in the pools", str(s.seats_total)),
         ("service level", f"{s.service_level:.1%} within {s.answer_within_s} s (target {s.service_level_target:.0%})"),
         ("occupancy / average speed of answer", f"{s.occupancy:.1%} / {s.asa_s} s"),
-        ("trunk channels (Erlang B)", str(s.channels)),
+        ("a call holds a trunk", f"{s.trunk_holding_s} s: IVR {s.ivr_time_s} s + wait in queue {s.queue_wait_s} s + "
+         f"talk {s.talk_s} s (handle time less after-call work)"),
+        ("trunk channels (Erlang B)", f"{s.channels} for {s.trunk_traffic_erlangs} E (calls x the time each holds a channel)"),
         ("bandwidth", f"{s.bandwidth_kbps / 1000:.1f} Mbit/s ({s.codec}, {s.bandwidth_per_call_kbps} kbit/s a call, +20 %)"),
         ("recordings", f"{human_bytes(s.storage_bytes)} over {s.retention_days} days ({s.recording_format}, {s.recorded_share:.0%} of {s.daily_calls} calls a day)"
          if s.recorded_share else "none (recording.mode: none)"),
@@ -71,9 +75,11 @@ def show_plan(plan: Plan, console: Console) -> None:
         t.add_row(h.name, h.site, h.role, f"{h.address}/{h.prefix}", ha)
     console.print(t)
 
-    t = Table("trunk", "transport", "peers", "sites", "channels", "blocking", "bandwidth", "secret", title="trunks")
+    t = Table("trunk", "transport", "peers", "sites", "weight", "traffic", "channels", "blocking", "bandwidth", "secret",
+              title="trunks", caption="a site's calls come in over the trunks that end there, split by weight")
     for tr in plan.trunks:
-        t.add_row(tr.name, f"{tr.transport}:{tr.port}", ", ".join(tr.peers), ", ".join(tr.sites),
+        t.add_row(tr.name, f"{tr.transport}:{tr.port}", ", ".join(tr.peers), ", ".join(tr.sites), f"{tr.weight:g}",
+                  f"{tr.traffic_erlangs:.1f} E",
                   f"{tr.channels}{' (auto)' if tr.auto else ''}", f"{tr.blocking:.2%}", f"{tr.bandwidth_kbps / 1000:.1f} Mbit/s",
                   tr.secret_ref or "")
     console.print(t)

@@ -35,6 +35,7 @@ __all__ = [
     "recording_storage_bytes",
     "service_level",
     "trunk_bandwidth_kbps",
+    "trunk_holding_s",
 ]
 
 
@@ -304,6 +305,25 @@ def call_bandwidth_kbps(codec: str, ptime_ms: int | None = None, layer: str = "e
     return bits_per_packet / ptime  # bits per ms == kbit/s
 
 
+def trunk_holding_s(aht_s: float, asa_s: float, ivr_s: float = 0.0, after_call_work_s: float = 0.0,
+                    max_wait_s: float | None = None) -> float:
+    """Seconds one call holds a trunk channel: the IVR, the mean wait in queue (Erlang C's average speed
+    of answer, at most max_wait_s, when the queue lets the caller go) and the handle time while the caller
+    is on the line (the after-call work holds the agent, not the channel).
+
+    Channels sized on the handle time alone come out below the agents on the phones: every caller
+    waiting in queue holds a channel too.
+    """
+    aht = _check_number("aht_s", aht_s, minimum=0, strict=True)
+    acw = _check_number("after_call_work_s", after_call_work_s, minimum=0)
+    if acw >= aht:
+        raise ValueError(f"after_call_work_s ({acw:g}) must be less than aht_s ({aht:g})")
+    wait = _check_number("asa_s", asa_s, minimum=0)
+    if max_wait_s is not None:
+        wait = min(wait, _check_number("max_wait_s", max_wait_s, minimum=0))
+    return _check_number("ivr_s", ivr_s, minimum=0) + wait + aht - acw
+
+
 def trunk_bandwidth_kbps(channels: int, codec: str, headroom: float = 0.20) -> float:
     """Ethernet bandwidth for ``channels`` concurrent calls, one direction, plus headroom.
 
@@ -356,9 +376,13 @@ def media_nodes(concurrent_calls: int, calls_per_node: int) -> int:
 
 def presales(*, calls_per_hour: float | None = None, aht_s: float | None = None, erlangs: float | None = None,
              answer_within_s: float = 20, target: float = 0.8, grade_of_service: float = 0.01, codec: str = "PCMA",
-             shrinkage: float = 0.0, max_occupancy: float = 1.0) -> dict:
+             shrinkage: float = 0.0, max_occupancy: float = 1.0, ivr_s: float = 0.0,
+             after_call_work_s: float = 0.0) -> dict:
     """The pre-sales figures: agents (Erlang C) from ``calls_per_hour`` and ``aht_s``, or only the
     trunk side from ``erlangs``; then channels (Erlang B), blocking and bandwidth for that traffic.
+
+    With calls, the trunk traffic is the calls times the time each holds a channel (trunk_holding_s:
+    IVR, mean wait, handle time without the after-call work), not the agents' traffic.
 
     Shares and times are rounded for reading.  For a trunk group alone (``erlangs``) the service level
     is the share of calls carried and the occupancy is how busy each channel is.
@@ -371,6 +395,9 @@ def presales(*, calls_per_hour: float | None = None, aht_s: float | None = None,
         traffic = a.traffic_erlangs
         result.update(traffic_erlangs=round(traffic, 4), agents=a.agents, scheduled_agents=a.scheduled,
                       service_level=round(a.service_level, 4), occupancy=round(a.occupancy, 4), asa_s=round(a.asa_s, 2))
+        held = trunk_holding_s(aht_s, a.asa_s, ivr_s, after_call_work_s)
+        traffic = calls_per_hour * held / 3600.0
+        result.update(trunk_holding_s=round(held, 2), trunk_traffic_erlangs=round(traffic, 4))
     elif erlangs is not None:
         traffic = erlangs
         result["traffic_erlangs"] = traffic

@@ -106,6 +106,8 @@ class TrunkPlan(_Data):
     channels: int
     auto: bool
     grade_of_service: float
+    weight: float  # its part of the traffic of the sites it ends at, relative to the others there
+    traffic_erlangs: float  # busy-hour traffic it carries (calls x the time each holds a channel)
     blocking: float
     bandwidth_kbps: float
     username: str | None
@@ -171,6 +173,11 @@ class SizingPlan(_Data):
     answer_within_s: int
     occupancy: float
     asa_s: float
+    ivr_time_s: int  # forecast.ivr_time
+    queue_wait_s: float  # the mean wait in queue (asa_s), at most the longest queue max_wait
+    talk_s: int  # the handle time while the caller is on the line: AHT less forecast.after_call_work
+    trunk_holding_s: float  # a call holds a channel: ivr_time_s + queue_wait_s + talk_s
+    trunk_traffic_erlangs: float
     channels: int
     concurrent_calls: int
     codec: str
@@ -298,6 +305,28 @@ def _site_network(site: Site, index: int, taken: list[ipaddress.IPv4Network]) ->
     raise PlanError(f"site {site.name}: no free /24 for an automatic network; set spec.sites[{index}].network.cidr")
 
 
+def _trunk_loads(spec, primary: str, share: dict[str, float], traffic: float, warnings: list[str]) -> list[float]:
+    """Each trunk's busy-hour traffic in Erlangs. A site's calls (its share of `traffic`) come in over the
+    trunks that end there, split by their weights; a standby's trunks are sized for the primary it takes
+    over, and count only where they serve no site that carries calls every day."""
+    ends = [list(t.sites) or [primary] for t in spec.trunks]
+    weight = [t.weight for t in spec.trunks]
+    roles = {s.name: s.role for s in spec.sites}
+    loads = [0.0] * len(spec.trunks)
+    for site in spec.sites:
+        here = [i for i, e in enumerate(ends) if site.name in e]
+        if site.role == "standby":
+            here = [i for i in here if all(roles[x] == "standby" for x in ends[i])]
+        elif not here and share.get(site.name, 0) > 0:
+            warnings.append(f"site {site.name} takes {share[site.name]:.0%} of the calls but no trunk ends there; its "
+                            "traffic is counted on every trunk by weight: add the site to a trunk's sites")
+            here = list(range(len(spec.trunks)))
+        total = sum(weight[i] for i in here)
+        for i in here:
+            loads[i] += traffic * share.get(site.name, 0) * weight[i] / total
+    return loads
+
+
 def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
     spec = center.spec
     fc = spec.forecast
@@ -322,39 +351,8 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             f"the cost for {seats_total} seats; lower the fixed counts or raise spec.forecast.peak_calls_per_hour"
         )
 
-    # trunks: every trunk takes an even share of the busy-hour traffic; auto ones are sized for it
-    traffic = agents.traffic_erlangs
-    primary = next(s for s in spec.sites if s.role == "primary")
-    trunks: list[TrunkPlan] = []
-    for i, t in enumerate(spec.trunks):
-        codec = t.codecs[0]
-        share = traffic / len(spec.trunks)
-        if t.channels == "auto":
-            channels = max(1, sizing.erlang_b_channels(share, t.grade_of_service)) if share > 0 else 1
-        else:
-            channels = t.channels
-        blocking = sizing.erlang_b(share, channels) if share > 0 else 0.0
-        if blocking > t.grade_of_service:
-            need = sizing.erlang_b_channels(share, t.grade_of_service)
-            warnings.append(
-                f"trunk {t.name}: {channels} channels block {blocking:.1%} of its {share:.1f} E share, above the "
-                f"{t.grade_of_service:.1%} grade of service; set spec.trunks[{i}].channels to {need} or auto"
-            )
-        trunks.append(TrunkPlan(
-            name=t.name, transport=t.transport,
-            port=t.port or (SIP_TLS_PORT if t.transport == "tls" else SIP_PORT),
-            peers=list(t.peers), sites=list(t.sites) or [primary.name], codecs=list(t.codecs),
-            channels=channels, auto=t.channels == "auto", grade_of_service=t.grade_of_service,
-            blocking=round(blocking, 6), bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels, codec), 1),
-            username=t.credentials.username if t.credentials else None,
-            secret_ref=t.credentials.secret if t.credentials else None,
-            tls_ca_ref=t.tls.ca if t.tls else None, tls_verify=bool(t.tls and t.tls.verify),
-            topology_hiding=t.topology_hiding,
-        ))
-    channels_total = sum(t.channels for t in trunks)
-    codec = spec.trunks[0].codecs[0]
-
     # traffic per site by seats; a standby mirrors the largest primary
+    primary = next(s for s in spec.sites if s.role == "primary")
     active_seats = {s.name: 0 for s in spec.sites}
     for sp in seats:
         active_seats[sp.site] += sp.agents
@@ -369,6 +367,49 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             share[s.name] = share[biggest_primary.name]
         if s.role != "standby" and active_seats[s.name] == 0 and share.get(s.name, 0) == 0:
             warnings.append(f"site {s.name} is {s.role} but no seat pool sits there; it is sized for 0 calls")
+
+    # trunks: a call holds a channel for the IVR, its wait in queue and its talk time, so the trunks carry
+    # more traffic than the agents; each site's calls come in over the trunks that end there, split by weight
+    queue_wait = max((q.max_wait for q in spec.queues), default=None)  # callers are let go then
+    held = sizing.trunk_holding_s(fc.average_handle_time, agents.asa_s, fc.ivr_time, fc.after_call_work, queue_wait)
+    trunk_traffic = fc.peak_calls_per_hour * held / 3600
+    talk = fc.average_handle_time - fc.after_call_work
+    loads = _trunk_loads(spec, primary.name, share, trunk_traffic, warnings)
+    trunks: list[TrunkPlan] = []
+    for i, t in enumerate(spec.trunks):
+        codec = t.codecs[0]
+        load = loads[i]
+        if t.channels == "auto":
+            channels = max(1, sizing.erlang_b_channels(load, t.grade_of_service)) if load > 0 else 1
+        else:
+            channels = t.channels
+        blocking = sizing.erlang_b(load, channels) if load > 0 else 0.0
+        if blocking > t.grade_of_service:
+            need = sizing.erlang_b_channels(load, t.grade_of_service)
+            warnings.append(
+                f"trunk {t.name}: {channels} channels block {blocking:.1%} of its {load:.1f} E, above the "
+                f"{t.grade_of_service:.1%} grade of service; set spec.trunks[{i}].channels to {need} or auto"
+            )
+        trunks.append(TrunkPlan(
+            name=t.name, transport=t.transport,
+            port=t.port or (SIP_TLS_PORT if t.transport == "tls" else SIP_PORT),
+            peers=list(t.peers), sites=list(t.sites) or [primary.name], codecs=list(t.codecs),
+            channels=channels, auto=t.channels == "auto", grade_of_service=t.grade_of_service,
+            weight=t.weight, traffic_erlangs=round(load, 4),
+            blocking=round(blocking, 6), bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels, codec), 1),
+            username=t.credentials.username if t.credentials else None,
+            secret_ref=t.credentials.secret if t.credentials else None,
+            tls_ca_ref=t.tls.ca if t.tls else None, tls_verify=bool(t.tls and t.tls.verify),
+            topology_hiding=t.topology_hiding,
+        ))
+    channels_total = sum(t.channels for t in trunks)
+    codec = spec.trunks[0].codecs[0]
+    if 0 < channels_total < agents.agents:
+        warnings.append(
+            f"the trunks have {channels_total} channels for {agents.agents} agents on the phones: callers find every "
+            f"channel busy while agents wait for calls; give the trunks at least {agents.agents} channels (fixed "
+            f"channels, or a lower grade_of_service for auto ones)"
+        )
 
     hosts: list[Host] = []
     sites: list[SitePlan] = []
@@ -462,7 +503,7 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             traffic_erlangs=round(agents.traffic_erlangs, 4), agents=agents.agents, scheduled_agents=agents.scheduled,
             seats_total=seats_total, service_level=round(agents.service_level, 4), service_level_target=fc.service_level.target,
             answer_within_s=fc.service_level.answer_within, occupancy=round(agents.occupancy, 4), asa_s=round(agents.asa_s, 2),
-            channels=channels_total, concurrent_calls=channels_total, codec=codec,
+            ivr_time_s=fc.ivr_time, queue_wait_s=round(held - fc.ivr_time - talk, 2), talk_s=talk, trunk_holding_s=round(held, 2), trunk_traffic_erlangs=round(trunk_traffic, 4), channels=channels_total, concurrent_calls=channels_total, codec=codec,
             bandwidth_per_call_kbps=round(sizing.call_bandwidth_kbps(codec), 1),
             bandwidth_kbps=round(sizing.trunk_bandwidth_kbps(channels_total, codec), 1),
             daily_calls=daily, recorded_share=recorded, recording_format=rec.format, retention_days=retention_days,
