@@ -96,6 +96,29 @@ def test_a_wav_over_tcp_with_a_pause_between_two_digits(node, caller, tmp_path):
     assert [d for d, _ in got] == ["3", "1"] and got[1][1] - got[0][1] >= 0.5, got
 
 
+def _in_order(keyed: str, got: str) -> bool:
+    """Every digit of `keyed` is in `got`, in order (`got` may hold more)."""
+    rest = iter(got)
+    return all(d in rest for d in keyed)
+
+
+def test_a_card_number_keyed_over_srtp_arrives_digit_for_digit(node, caller):
+    """Ten calls key option 1 (the cards queue) and a card number over SRTP: the node reads every
+    digit, in order. A stray digit the node reads besides (a known defect, below) is reported as xfail."""
+    keyed = "1ww4111111111111111#"
+    digits = keyed.replace("w", "")
+    results = caller.calls(10, 3.0, dtmf=keyed, dtmf_at_s=1.0, hold_s=9.0)
+    got = {r.uuid: "".join(re.findall(r"RECV DTMF (.):", "\n".join(_node_lines(node, r.uuid)))) for r in results}
+    assert all(r.answered and r.dtmf_sent == keyed for r in results), results
+    assert all(_in_order(digits, d) for d in got.values()), got
+    stray = {u: d for u, d in got.items() if d != digits}
+    if stray:
+        # FreeSWITCH 1.10.12 over SRTP (not plain RTP): a digit never keyed ('0', '8', 'D', ...) about
+        # 40 ms after a real one, in most runs of ten calls; suspected: switch_rtp.c goes on with a
+        # telephone-event packet whose srtp_unprotect failed instead of dropping it
+        pytest.xfail(f"{len(stray)} of {len(got)} calls read stray digits: {sorted(stray.values())}")
+
+
 def test_plain_rtp_offered_to_a_node_that_requires_srtp_is_refused_with_488(node, caller, tmp_path):
     with start_caller(node.peer_ns, node.peer_address, tmp_path, target=node.address, port=MEDIA_SIP_PORT,
                       srtp=False, certs=caller.root.parent / "kept-cert", sip_port=5070) as plain:
