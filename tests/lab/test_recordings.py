@@ -62,6 +62,12 @@ WINDOW_S = 0.1  # RMS windows
 SILENT = 0.001  # -60 dBFS: the mask writes zeros; mp3 and opus decode them as (near) zero
 AUDIBLE = 0.01  # -40 dBFS: the caller's tone through PCMA and the encoder is far above it
 CARD = "4111111111111111#"
+# The caller keys the number again after a pause, as one told "invalid entry" would: FreeSWITCH over
+# SRTP sometimes reads a digit never keyed (tests/binaries/test_carrier_caller.py), and the payment
+# menu then rightly rejects the number and asks again (3 tries). An accepted number ends the mask;
+# the keys after it go to the queue.
+KEYED = "WWW".join([CARD] * 3)
+KEYED_S = 3 * 17 * 0.3 + 2 * 3.0  # 17 keys of about 0.28 s each, 3 s between the tries
 DTMF_AT_S = 7.0  # after answer: the transfer to payment is done (finding the channel polls every node)
 FIND_S = 6.0  # a call's channel appears on a media node; the opus file after hangup
 
@@ -206,7 +212,11 @@ def _mask_span(state, host: str, path: str) -> float:
         m = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) .*\[NOTICE\].*recording (masked for|unmasked after) payment: (\S+)$", line.strip())
         if m and m[3] == path:
             stamps[m[2]] = datetime.datetime.fromisoformat(m[1])
-    assert set(stamps) == {"masked for", "unmasked after"}, f"{host}: mask/unmask lines for {path}: {stamps}"
+    uuid = path.rsplit("_", 1)[-1].split(".")[0]
+    steps = [line[37:220] for line in fs_log(state, host).splitlines()
+             if line.startswith(uuid) and any(w in line for w in ("DTMF", "EXECUTE", "Hangup"))]
+    assert set(stamps) == {"masked for", "unmasked after"}, \
+        f"{host}: mask/unmask lines for {path}: {stamps}; the channel's steps:\n" + "\n".join(steps[-40:])
     return (stamps["unmasked after"] - stamps["masked for"]).total_seconds()
 
 
@@ -247,16 +257,16 @@ def test_the_payment_pause_is_silence_in_the_one_file_with_the_tone_before_and_a
         pytest.skip(f"recording.mode {rec['mode']}, pause_on_payment {rec['pause_on_payment']}: no pause to prove here")
     with carrier_caller(state, plan) as caller:
         t0 = time.monotonic()
-        t, box = _in_background(lambda: caller.call(dtmf=CARD, dtmf_at_s=DTMF_AT_S, hold_s=DTMF_AT_S + 10))
+        t, box = _in_background(lambda: caller.call(dtmf=KEYED, dtmf_at_s=DTMF_AT_S, hold_s=DTMF_AT_S + KEYED_S + 3))
         host, node_uuid = _node_channel(state, plan)
         path = fs_api(state, host, f"uuid_getvar {node_uuid} trunkline_recording").strip()
         time.sleep(0.5)  # some tone before the pause
         assert "+OK" in fs_api(state, host, f"uuid_transfer {node_uuid} payment XML trunkline")
         # the payment extension must be reading digits before the first one comes (the call was answered after t0)
         assert time.monotonic() - t0 < DTMF_AT_S - 1.5, f"transferred {time.monotonic() - t0:.1f} s after the call started"
-        t.join(DTMF_AT_S + 10 + 40)
+        t.join(DTMF_AT_S + KEYED_S + 3 + 40)
     r = box["result"]
-    assert r.answered and r.dtmf_sent == CARD, r
+    assert r.answered and r.dtmf_sent == KEYED, r
     f = _one_file(state, plan, r, rec["format"])
     span = _mask_span(state, host, path)
     wav = _decoded(f, tmp_path)
