@@ -113,7 +113,8 @@ def test_the_complaint_filter_catches_what_freeswitch_logs_about_a_bad_file():
            "2026-12-01 10:08:07.456911 0.00% [CONSOLE] switch_loadable_module.c:2285 open of post_load_modules.conf failed\n"
            "2026-12-01 10:04:54.409860 0.00% [WARNING] sofia.c:5328 rtp-timeout-sec deprecated use media_timeout variable.\n"
            "2026-12-01 10:07:46.204104 0.00% [WARNING] sofia.c:2290 MSG Thread 0 Started\n"
-           "2026-12-01 10:07:47.707244 0.00% [NOTICE] switch_loadable_module.c:172 Adding Endpoint 'error'\n")
+           "2026-12-01 10:07:47.707244 0.00% [NOTICE] switch_loadable_module.c:172 Adding Endpoint 'error'\n"
+           "2026-12-01 22:08:10.526006 86.50% [WARNING] switch_core_db.c:92 SQLite is BUSY, sane=299 [BEGIN EXCLUSIVE]\n")
     assert len(complaints(log)) == 4
 
 
