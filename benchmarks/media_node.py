@@ -19,10 +19,14 @@ rtp_audio_in_mos. CPU: FreeSWITCH's and SIPp's own, per call-second of the
 steady window (every call up), and the machine's share of 2 cores.
 
 SIPp cannot encrypt media, so the blueprint's SRTP is set to optional for this run (plain RTP to
-the node); recording is rtpengine's in trunkline's centers, not the media node's, so it costs the
-node nothing here. Bounded: at most --max-seconds in all, each step at most its own time + 60 s.
+the node). Recording is the media node's (FreeSWITCH records the caller's channel): with --record
+every step runs twice, without and then with every call recorded in the blueprint's format
+(uuid_record, once all calls are up, what the on-demand mode does and the same media bug as
+record_session; opus is written as wav here, its opusenc after hangup is not in the window), and
+the recordings are counted on the node's disk. Bounded: at most --max-seconds in all, each step at
+most its own time + 60 s.
 
-    sudo .venv/bin/python benchmarks/media_node.py [BLUEPRINT] [--steps 25,50,100,200,300] [--hold 30] [--json]
+    sudo .venv/bin/python benchmarks/media_node.py [BLUEPRINT] [--steps 25,50,100,200,300] [--hold 30] [--record] [--json]
 """
 
 from __future__ import annotations
@@ -95,6 +99,36 @@ with open(out, "a") as f:
         f.flush()
 """
 
+# Starts a recording of every channel up on the node, over one event socket connection; prints the count.
+ESL_RECORD_ALL = r"""
+import json, socket, sys
+port, password, folder, ext = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+buf = b""
+def reply():
+    global buf
+    while b"\n\n" not in buf:
+        buf += s.recv(65536)
+    head, buf = buf.split(b"\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.decode().splitlines() if ": " in line)
+    n = int(headers.get("Content-Length", 0))
+    while len(buf) < n:
+        buf += s.recv(65536)
+    body, buf = buf[:n], buf[n:]
+    return headers, body.decode(errors="replace")
+def api(cmd):
+    s.sendall(("api " + cmd + "\n\n").encode())
+    while True:
+        headers, body = reply()
+        if headers.get("Content-Type") == "api/response":
+            return body
+reply()
+s.sendall(("auth " + password + "\n\n").encode()); reply()
+rows = json.loads(api("show channels as json") or "{}").get("rows") or []
+started = sum("+OK" in api(f"uuid_record {r['uuid']} start {folder}/{r['uuid']}.{ext}") for r in rows)
+print(started)
+"""
+
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -134,9 +168,19 @@ def sipp_counts(run_dir: Path) -> dict:
     return dict(zip(rows[0], rows[-1])) if len(rows) > 1 else {}
 
 
-def step(node, queue: str, calls: int, rate: float, hold_s: int, work: Path, events: Path) -> dict:
-    run = work / f"step-{calls}"
+def record_all(node, folder: str, ext: str) -> int:
+    """Start recording every call up on the node; how many started."""
+    out = subprocess.run(["ip", "netns", "exec", node.ns, sys.executable, "-c", ESL_RECORD_ALL,
+                          str(freeswitch.EVENT_SOCKET_PORT), node.password(), folder, ext],
+                         capture_output=True, text=True, timeout=60)
+    return int(out.stdout.strip() or 0)
+
+
+def step(node, queue: str, calls: int, rate: float, hold_s: int, work: Path, events: Path, record: str = "") -> dict:
+    """One step; `record`: the extension to record every call in ('' for none)."""
+    run = work / f"step-{calls}{'-rec' if record else ''}"
     run.mkdir()
+    folder = f"/var/tmp/trunkline-bench/{run.name}"
     (run / "uac.xml").write_text(scenario(node.plan, audio=True, stream=str(work / "speech.al")))
     seen_before = len(events.read_text().splitlines()) if events.exists() else 0
     ramp_s = calls / rate
@@ -155,6 +199,10 @@ def step(node, queue: str, calls: int, rate: float, hold_s: int, work: Path, eve
     window = {}
     while proc.poll() is None and time.monotonic() < started + budget + 60:
         now = time.monotonic()
+        if record and "recording" not in window and now >= steady_at - 1:
+            window["recording"] = record_all(node, folder, record)
+            steady_at = max(steady_at, time.monotonic() + 0.5)  # the window starts once every recording runs
+            continue
         if fs0 is None and now >= steady_at:
             fs0, sipp0, m0 = cpu_s(node.pid), cpu_s(proc.pid), machine_busy_s()
             up = node.api("show channels count").strip().splitlines()
@@ -192,6 +240,12 @@ def step(node, queue: str, calls: int, rate: float, hold_s: int, work: Path, eve
         "machine_busy": window.get("machine_busy"),
     }
     row["passed"] = row["failed"] == 0 and row["events"] >= ok and row["loss"] <= LOSS_LIMIT and packets > 0
+    row["recording"] = record or "off"
+    if record:
+        on_disk = node.root / "var.upper" / folder.removeprefix("/var/")
+        files = [f for f in on_disk.glob(f"*.{record}") if f.stat().st_size > 0] if on_disk.exists() else []
+        row.update(recordings_started=window.get("recording", 0), recordings_on_disk=len(files))
+        row["passed"] = row["passed"] and len(files) == ok
     return row
 
 
@@ -203,6 +257,7 @@ def main() -> int:
     ap.add_argument("--hold", type=int, default=30, help="seconds each call lasts")
     ap.add_argument("--rate", type=float, default=20, help="new calls per second while a step ramps up")
     ap.add_argument("--max-seconds", type=int, default=1200)
+    ap.add_argument("--record", action="store_true", help="run each step again with every call recorded")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -229,14 +284,18 @@ def main() -> int:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 time.sleep(1)
-                for calls in steps:
+                ext = "wav" if plan.recording["format"] == "opus" else plan.recording["format"]
+                runs = [(calls, rec) for calls in steps for rec in ([""] + ([ext] if args.record else []))]
+                for calls, rec in runs:
                     if time.monotonic() + calls / args.rate + args.hold + 60 > end:
                         log(f"stopping before {calls} calls: --max-seconds {args.max_seconds} would pass")
                         break
-                    row = step(node, queue, calls, args.rate, args.hold, work, events)
+                    row = step(node, queue, calls, args.rate, args.hold, work, events, rec)
                     rows.append(row)
-                    log(f"{calls:>4} calls: {'pass' if row['passed'] else 'FAIL'}  up at once {row['up_at_once']}, failed {row['failed']}, "
-                        f"loss {100 * row['loss']:.3f} %, FreeSWITCH {row['freeswitch_cpu_ms_per_call_s'] or 0:.2f} ms CPU per call-second")
+                    log(f"{calls:>4} calls{', recorded' if rec else ''}: {'pass' if row['passed'] else 'FAIL'}  up at once "
+                        f"{row['up_at_once']}, failed {row['failed']}, loss {100 * row['loss']:.3f} %, "
+                        f"FreeSWITCH {row['freeswitch_cpu_ms_per_call_s'] or 0:.2f} ms CPU per call-second"
+                        + (f", {row['recordings_on_disk']} recordings on disk" if rec else ""))
                     if not row["passed"]:
                         break
                     time.sleep(3)  # the node settles between steps
@@ -244,22 +303,28 @@ def main() -> int:
             finally:
                 listener.terminate()
                 listener.wait(10)
-    best = max((r["calls"] for r in rows if r["passed"]), default=0)
+    best = max((r["calls"] for r in rows if r["passed"] and r["recording"] == "off"), default=0)
+    best_rec = max((r["calls"] for r in rows if r["passed"] and r["recording"] != "off"), default=0)
     summary = {"blueprint": args.blueprint, "host": host.name, "hold_s": args.hold, "calls_per_node_planned": per_node,
-               "highest_passing": best, "steps": rows, "freeswitch_complaints": complained[:20]}
+               "highest_passing": best, "highest_passing_recorded": best_rec if args.record else None, "steps": rows, "freeswitch_complaints": complained[:20]}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"media node {host.name} of {Path(args.blueprint).name} (SRTP optional: SIPp sends plain G.711 A-law), "
           f"{args.hold} s calls into queue {queue!r} with music on hold")
-    print(f"{'calls':>6} {'result':>6} {'up':>5} {'failed':>6} {'RTP in':>9} {'lost':>6} {'loss %':>7} {'MOS min':>7} "
+    print(f"{'calls':>6} {'record':>6} {'result':>6} {'up':>5} {'failed':>6} {'RTP in':>9} {'lost':>6} {'loss %':>7} {'MOS min':>7} "
           f"{'late':>6} {'FS ms/call-s':>12} {'SIPp ms/call-s':>14} {'FS cores':>8} {'machine':>7}")
     for r in rows:
         f = lambda v, spec: format(v, spec) if v is not None else "-"
-        print(f"{r['calls']:>6} {'pass' if r['passed'] else 'FAIL':>6} {r['up_at_once']:>5} {r['failed']:>6} {r['rtp_in_packets']:>9} "
+        print(f"{r['calls']:>6} {r['recording']:>6} {'pass' if r['passed'] else 'FAIL':>6} {r['up_at_once']:>5} {r['failed']:>6} {r['rtp_in_packets']:>9} "
               f"{r['rtp_in_lost']:>6} {100 * r['loss']:>7.3f} {f(r['mos_min'], '>7.2f')} {r['rtp_in_late_ticks']:>6} {f(r['freeswitch_cpu_ms_per_call_s'], '>12.2f')} "
               f"{f(r['sipp_cpu_ms_per_call_s'], '>14.2f')} {f(r['freeswitch_cores'], '>8.2f')} {f(r['machine_busy'], '>7.0%')}")
-    print(f"highest passing concurrency: {best} (the plan's calls_per_node: {per_node}); "
+    for r in rows:  # recording's cost: the recorded step against the same step without, in this run
+        plain = next((p for p in rows if p["calls"] == r["calls"] and p["recording"] == "off"), None)
+        if r["recording"] != "off" and plain and plain["freeswitch_cpu_ms_per_call_s"] and r["freeswitch_cpu_ms_per_call_s"]:
+            print(f"{r['calls']} calls recorded as {r['recording']}: {r['freeswitch_cpu_ms_per_call_s'] / plain['freeswitch_cpu_ms_per_call_s']:.2f}x "
+                  f"FreeSWITCH's CPU per call-second; {r['recordings_on_disk']} of {r['succeeded']} recordings on disk")
+    print(f"highest passing concurrency: {best}{f', {best_rec} recorded' if args.record else ''} (the plan's calls_per_node: {per_node}); "
           f"FreeSWITCH log lines that complain: {len(complained)}")
     for line in complained[:5]:
         print(f"  {line}")
