@@ -55,14 +55,11 @@ _HZ = os.sysconf("SC_CLK_TCK")
 LOSS_LIMIT = 0.001
 SETS = ("spec.security.srtp=optional",)  # SIPp sends plain RTP (see the docstring)
 
-# Subscribes to CHANNEL_HANGUP_COMPLETE on the node's event socket (loopback, inside its
-# namespace) and writes one JSON line per call with FreeSWITCH's RTP statistics; ends by itself.
-ESL_LISTENER = r"""
+# Connects to the node's event socket (loopback, inside its namespace) and logs in: frame() reads
+# one reply or event; a script that starts with it ends by itself after `seconds`.
+ESL_CONNECT = r"""
 import json, socket, sys, time, urllib.parse
-port, password, out, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
-KEEP = ("Unique-ID", "Hangup-Cause", "variable_sip_term_status", "variable_billsec", "variable_rtp_audio_in_packet_count",
-        "variable_rtp_audio_in_skip_packet_count", "variable_rtp_audio_in_mos", "variable_rtp_audio_out_packet_count",
-        "variable_rtp_audio_in_jitter_max_variance", "variable_rtp_audio_in_flaw_total")
+port, password, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 deadline = time.monotonic() + seconds
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
 buf = b""
@@ -87,6 +84,14 @@ def frame():
     return headers, body.decode(errors="replace")
 frame()
 s.sendall(("auth " + password + "\n\n").encode()); frame()
+"""
+
+# Subscribes to CHANNEL_HANGUP_COMPLETE and writes one JSON line per call with FreeSWITCH's RTP statistics.
+ESL_LISTENER = ESL_CONNECT + r"""
+out = sys.argv[4]
+KEEP = ("Unique-ID", "Hangup-Cause", "variable_sip_term_status", "variable_billsec", "variable_rtp_audio_in_packet_count",
+        "variable_rtp_audio_in_skip_packet_count", "variable_rtp_audio_in_mos", "variable_rtp_audio_out_packet_count",
+        "variable_rtp_audio_in_jitter_max_variance", "variable_rtp_audio_in_flaw_total")
 s.sendall(b"event plain CHANNEL_HANGUP_COMPLETE\n\n"); frame()
 s.settimeout(1)
 with open(out, "a") as f:
@@ -99,34 +104,17 @@ with open(out, "a") as f:
         f.flush()
 """
 
-# Starts a recording of every channel up on the node, over one event socket connection; prints the count.
-ESL_RECORD_ALL = r"""
-import json, socket, sys
-port, password, folder, ext = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-buf = b""
-def reply():
-    global buf
-    while b"\n\n" not in buf:
-        buf += s.recv(65536)
-    head, buf = buf.split(b"\n\n", 1)
-    headers = dict(line.split(": ", 1) for line in head.decode().splitlines() if ": " in line)
-    n = int(headers.get("Content-Length", 0))
-    while len(buf) < n:
-        buf += s.recv(65536)
-    body, buf = buf[:n], buf[n:]
-    return headers, body.decode(errors="replace")
+# Starts a recording of every channel up on the node, over one connection; prints how many started.
+ESL_RECORD_ALL = ESL_CONNECT + r"""
+folder, ext = sys.argv[4], sys.argv[5]
 def api(cmd):
     s.sendall(("api " + cmd + "\n\n").encode())
     while True:
-        headers, body = reply()
+        headers, body = frame()
         if headers.get("Content-Type") == "api/response":
             return body
-reply()
-s.sendall(("auth " + password + "\n\n").encode()); reply()
 rows = json.loads(api("show channels as json") or "{}").get("rows") or []
-started = sum("+OK" in api(f"uuid_record {r['uuid']} start {folder}/{r['uuid']}.{ext}") for r in rows)
-print(started)
+print(sum("+OK" in api(f"uuid_record {r['uuid']} start {folder}/{r['uuid']}.{ext}") for r in rows))
 """
 
 
@@ -171,7 +159,7 @@ def sipp_counts(run_dir: Path) -> dict:
 def record_all(node, folder: str, ext: str) -> int:
     """Start recording every call up on the node; how many started."""
     out = subprocess.run(["ip", "netns", "exec", node.ns, sys.executable, "-c", ESL_RECORD_ALL,
-                          str(freeswitch.EVENT_SOCKET_PORT), node.password(), folder, ext],
+                          str(freeswitch.EVENT_SOCKET_PORT), node.password(), "60", folder, ext],
                          capture_output=True, text=True, timeout=60)
     return int(out.stdout.strip() or 0)
 
@@ -280,7 +268,7 @@ def main() -> int:
         with freeswitch.standalone_node(plan, host.name, work / "node") as node:
             log(f"{host.name}: FreeSWITCH up in {node.started_s:.1f} s; calls to queue {queue!r}, {args.hold} s each")
             listener = subprocess.Popen(["ip", "netns", "exec", node.ns, sys.executable, "-c", ESL_LISTENER,
-                                         str(freeswitch.EVENT_SOCKET_PORT), node.password(), str(events), str(args.max_seconds + 120)],
+                                         str(freeswitch.EVENT_SOCKET_PORT), node.password(), str(args.max_seconds + 120), str(events)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 time.sleep(1)
