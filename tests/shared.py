@@ -34,8 +34,11 @@ def cannot_run(message: str) -> None:
     pytest.skip(message)
 
 
-def needs_freeswitch() -> None:
+def needs_freeswitch() -> Path:
+    """FreeSWITCH's launcher; skips (fails in CI) where trunkline's build is not installed."""
     from trunkline import freeswitch
 
-    if freeswitch.launcher() is None:
+    exe = freeswitch.launcher()
+    if exe is None:
         cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+    return exe

@@ -25,7 +25,7 @@ from trunkline.center import load as load_center
 from trunkline.plan.topology import MEDIA_SIP_PORT
 from trunkline.targets.lab.caller import MAX_CALLS, SRTP_SUITE, Caller, start_caller
 
-from shared import ROOT, cannot_run
+from shared import ROOT, cannot_run, needs_freeswitch
 
 ACME = ROOT / "blueprints" / "acme-bank.yaml"
 NODE = "sh-dc1-media1"
@@ -33,8 +33,7 @@ NODE = "sh-dc1-media1"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    if freeswitch.launcher() is None:
-        cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+    needs_freeswitch()
     if os.geteuid() != 0:
         cannot_run("network namespaces need root")
     plan = load_center(ACME).plan

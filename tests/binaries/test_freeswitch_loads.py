@@ -25,7 +25,7 @@ from trunkline.center import load as load_center
 from trunkline.freeswitch import EVENT_SOCKET_PORT, NodeError, complaints, in_ns
 from trunkline.plan.topology import MEDIA_SIP_PORT, Plan
 
-from shared import EXAMPLES, cannot_run
+from shared import EXAMPLES, cannot_run, needs_freeswitch
 
 # a minimal event socket client, run inside a namespace: one line saying what the socket answered
 ESL_CLIENT = r"""
@@ -59,9 +59,7 @@ except OSError as exc:
 
 @pytest.fixture(scope="module")
 def launcher() -> Path:
-    exe = freeswitch.launcher()
-    if exe is None:
-        cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
+    exe = needs_freeswitch()
     if os.geteuid() != 0:
         cannot_run("network namespaces need root")
     return exe

@@ -67,7 +67,7 @@ CARD = "4111111111111111#"
 # menu then rightly rejects the number and asks again (3 tries). An accepted number ends the mask;
 # the keys after it go to the queue.
 KEYED = "WWW".join([CARD] * 3)
-KEYED_S = 3 * 17 * 0.3 + 2 * 3.0  # 17 keys of about 0.28 s each, 3 s between the tries
+KEYED_S = 3 * len(CARD) * 0.3 + 2 * 3.0  # keys of about 0.28 s each, 3 s between the tries
 DTMF_AT_S = 7.0  # after answer: the transfer to payment is done (finding the channel polls every node)
 FIND_S = 6.0  # a call's channel appears on a media node; the opus file after hangup
 
