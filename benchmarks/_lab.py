@@ -35,11 +35,8 @@ def lab_up(blueprint: Path, sets: tuple[str, ...] = (), media: str = "auto"):
         subprocess.run([*cli, "down", "--center", center], capture_output=True, cwd=ROOT, timeout=300)
 
 
-def cpu_seconds(programs=("kamailio", "rtpengine", "sipp", "keepalived")) -> dict[str, float]:
-    """CPU seconds used so far by the running processes of each program (by name, machine-wide:
-    run one lab at a time), plus "carrier sipp": this process's finished children, the SIPp UAC
-    that place_calls runs and waits for."""
-    out = dict.fromkeys(programs, 0.0)
+def processes():
+    """(pid, name, CPU seconds so far) of every running process."""
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
@@ -48,8 +45,17 @@ def cpu_seconds(programs=("kamailio", "rtpengine", "sipp", "keepalived")) -> dic
         except OSError:
             continue
         comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        yield int(p.name), comm, (int(fields[11]) + int(fields[12])) / _HZ
+
+
+def cpu_seconds(programs=("kamailio", "rtpengine", "sipp", "keepalived")) -> dict[str, float]:
+    """CPU seconds used so far by the running processes of each program (by name, machine-wide:
+    run one lab at a time), plus "carrier sipp": this process's finished children, the SIPp UAC
+    that place_calls runs and waits for."""
+    out = dict.fromkeys(programs, 0.0)
+    for _, comm, seconds in processes():
         if comm in out:
-            out[comm] += (int(fields[11]) + int(fields[12])) / _HZ
+            out[comm] += seconds
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     out["carrier sipp"] = ru.ru_utime + ru.ru_stime
     return out

@@ -256,3 +256,12 @@ def test_kamailio_may_run_nft_and_nothing_more_when_pike_is_on():
     assert "AmbientCapabilities=CAP_NET_ADMIN" in unit and "CapabilityBoundingSet=CAP_NET_ADMIN" in unit and "NoNewPrivileges=yes" in unit
     off = _files(["spec.security.pike=false"])["/etc/systemd/system/kamailio.service.d/trunkline.conf"]
     assert "Capabilit" not in off
+
+
+def test_a_drained_or_slow_relay_still_finishes_the_calls_it_holds(cfg):
+    # a rollout takes a relay out with `rtpengine.enable URL 0`; without allow_op the answer and the
+    # delete of its calls went to the other relay, which does not know them: a call set up across the
+    # drain failed (503), and the drained relay kept its sessions until rtpengine's own timeout
+    start = cfg.index('modparam("rtpengine", "rtpengine_sock"')
+    relay = cfg[cfg.rindex("#!ifdef WITH_MEDIA_RELAY", 0, start):]
+    assert 'modparam("rtpengine", "rtpengine_allow_op", 1)' in relay[:relay.index("#!endif")]

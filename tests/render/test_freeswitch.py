@@ -618,6 +618,16 @@ def test_dialplan_sets_srtp_before_answering_carrier_calls():
     assert steps.index(("set", "rtp_secure_media=$${rtp_secure_media}")) < steps.index(("answer", ""))
 
 
+@pytest.mark.parametrize("srtp", ["required", "optional", "off"])
+def test_carrier_calls_get_rtp_without_gaps_before_answering(srtp):
+    # while an IVR waits for digits nothing plays; without this a plain RTP call sent no packet then,
+    # and carriers' media timers end such calls (FreeSWITCH sets it itself on SRTP calls only)
+    plan = small(security={"srtp": srtp}, trunks=[{"name": "telco", "transport": "tls", "peers": ["203.0.113.10"]}])
+    for name in ("inbound", f"queue-{plan.queues[0]['name']}"):
+        steps = actions(extension(files(plan)[DIALPLAN], name))
+        assert steps.index(("set", "send_silence_when_idle=-1")) < steps.index(("answer", "")), name
+
+
 def test_menu_extension_sets_the_menu_language():
     plan = small(languages=["en-US", "zh-CN"], ivr=[{"name": "top", "entry": True, "greeting": "top.wav", "language": "zh-CN"}])
     steps = actions(extension(files(plan)[DIALPLAN], "ivr-top"))

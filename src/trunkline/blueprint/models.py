@@ -557,8 +557,12 @@ class Security(_Model):
 
 
 class Upgrades(_Model):
-    strategy: Literal["blue-green", "rolling"] = "blue-green"
-    canary_percent: int = Field(20, ge=1, le=100)
+    strategy: Literal["blue-green", "rolling", "manual"] = Field(
+        "blue-green", description="blue-green or rolling: `trunkline rollout` changes the running center host by host; "
+        "manual: it refuses, and changes are applied by hand (trunkline apply)")
+    canary_percent: int = Field(20, ge=1, le=100, description="share of each site's media nodes a rollout changes and soaks first")
+    drain_timeout: duration(10, 86400) = Field(900, description="how long a rollout waits for a drained host's calls to end; "
+                                                "calls still up then end with its restart and are reported")
 
 
 class Dr(_Model):

@@ -32,7 +32,7 @@ COMMANDS = (
     blueprint.validate, blueprint.init, blueprint.schema, blueprint.plan,
     render.render, render.check,
     blueprint.size,
-    lab.up, lab.down, lab.verify, lab.status, lab.call,
+    lab.up, lab.down, lab.verify, lab.status, lab.call, lab.load, lab.rollout,
     cost.cost, cost.report, cost.diagram,
     comply.comply,
     onprem.inventory, onprem.apply, onprem.drift,

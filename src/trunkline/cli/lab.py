@@ -1,5 +1,5 @@
 """Commands on the lab, the embedded default target (network namespaces on this machine): up, down,
-status, call; and verify, which runs the testinfra suite against the lab or on-prem hosts."""
+status, call, load; and verify, which runs the testinfra suite against the lab or on-prem hosts."""
 
 from __future__ import annotations
 
@@ -221,3 +221,169 @@ def call(
             out.print(f"note: {report.note}", highlight=False)
         out.print(f"SIPp's traces: {report.log_dir}", highlight=False)
     exit_with(not report.ok)
+
+
+def load(
+    blueprint: Path = typer.Argument(..., help="blueprint file of a center that is up in the lab"),
+    rate: Optional[float] = typer.Option(None, "--rate", help="new calls per second (default: from the plan, see below)"),
+    hold: Optional[float] = typer.Option(None, "--hold", help="seconds each call stays up with audio (default 30)"),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="seconds during which new calls start (default twice the hold)"),
+    trunk: Optional[str] = typer.Option(None, "--trunk", help="trunk whose carrier calls (default the first)"),
+    as_json: Json = False,
+) -> None:
+    """Hold a steady load with audio through the lab: R new calls a second, each held H seconds, SRTP and
+    recording as the blueprint says. Reports each second and in total: failed calls (never established),
+    dropped calls (established, then ended abnormally) and RTP loss and jitter. Default: a rate that keeps
+    the site's busy-hour calls up."""
+    from trunkline.targets import lab
+    from trunkline.targets.lab.load import Load, default_load
+
+    try:
+        name = _lab_center(blueprint, None)
+        state = lab.LabState.load(name)
+        if not state or not state.ready:
+            raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
+        plan = state.plan()
+        planned_rate, planned_hold, planned_seconds, why = default_load(plan, trunk, hold)
+        chosen = why if rate is None else "asked (--rate)"
+        run = Load(state, plan, rate or planned_rate, hold or planned_hold, seconds or (2 * hold if hold else planned_seconds),
+                   trunk, chosen)
+        r = run.report
+        if not as_json:
+            err.print(f"load: {r.rate:g} new calls/s for {r.seconds:g} s, each held {r.hold_s:g} s, to {r.target}; "
+                      f"{chosen}", highlight=False, markup=False)
+            err.print(f"caller: {r.caller}", highlight=False, markup=False)
+        progress = None if as_json else (lambda s: err.print(
+            f"t={s['t']:>5.0f} s  up {s['up']:>4}  ended {s['ended']:>5}  ok {s['ok']:>5}  failed {s['failed']:>4}  "
+            f"dropped {s['dropped']:>4}", highlight=False, markup=False))
+        report = run.run(progress, every_s=5.0)
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        show_load(report)
+    exit_with(not report.ok)
+
+
+def show_load(report) -> None:
+    """A load report as tables: each second, then the totals."""
+    out.print(table("s", "started", "established", "ok", "failed", "dropped", "up", "RTP packets", "lost",
+                    title=f"load through {report.center}, each second",
+                    rows=((str(s.t), str(s.started), str(s.established), str(s.ok), str(s.failed), str(s.dropped),
+                           str(s.up), str(s.rtp_packets), str(s.rtp_lost)) for s in report.timeline)))
+    rtp = report.rtp
+    loss = "n/a" if rtp.get("loss") is None else f"{100 * rtp['loss']:.3f} %"
+    jitter = "n/a" if rtp.get("jitter_ms_max") is None else f"mean {rtp['jitter_ms_mean']} ms, max {rtp['jitter_ms_max']} ms"
+    out.print(figures(f"load through {report.center} (site {report.site}, trunk {report.trunk})", (
+        ("caller", report.caller), ("load", f"{report.rate:g}/s for {report.seconds:g} s, held {report.hold_s:g} s"),
+        ("calls", report.attempted), ("established", report.established), ("completed", report.completed),
+        ("failed (never established)", report.failed), ("dropped (established, ended abnormally)", report.dropped),
+        ("most calls up at once", report.max_up), ("RTP packets received", rtp.get("packets")),
+        ("RTP lost", f"{rtp.get('lost')} ({loss})"), ("jitter (interarrival std. deviation)", jitter),
+        ("calls without audio", rtp.get("calls_without_audio")), ("took", f"{report.took_s} s"))))
+    for reason, n in report.failures.items():
+        err.print(f"failed: {reason}: {n}", highlight=False, markup=False)
+    for reason, n in report.drops.items():
+        err.print(f"dropped: {reason}: {n}", highlight=False, markup=False)
+    if report.stopped:
+        err.print(f"new calls stopped before {report.seconds:g} s ({report.stopped}); those up ended at their hold",
+                  highlight=False, markup=False)
+
+
+def rollout(
+    blueprint: Path = typer.Argument(..., help="the blueprint as it should run now"),
+    target: str = typer.Option("lab", "--target", help="lab (on-prem: --dry-run is not there yet, see the README)"),
+    canary: Optional[str] = typer.Option(None, "--canary", help="share of each site's media nodes changed and soaked first "
+                                         "(default: the blueprint's upgrades.canary_percent)"),
+    soak: str = typer.Option("60s", "--soak", help="how long a canary runs before the others follow"),
+    max_failed: str = typer.Option("0.1%", "--max-failed", help="a canary that fails more of its calls is rolled back"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the ordered steps and the files that change per host; touch nothing"),
+    with_load: bool = typer.Option(False, "--load", help="run trunkline load's default load (the busy hour) during the rollout"),
+    load_rate: Optional[float] = typer.Option(None, "--load-rate", help="with --load: new calls per second"),
+    load_hold: Optional[float] = typer.Option(None, "--load-hold", help="with --load: seconds each call is held"),
+    as_json: Json = False,
+) -> None:
+    """Change a running center host by host without dropping its calls: media nodes (canary first, drained,
+    placed, restarted, probed, back, soaked), media relays, then each proxy pair (BACKUP first, then the
+    VIP handed over). Rolls every changed host back when a probe or the canary fails. Exit 0 completed,
+    1 rolled back, 2 bad input."""
+    from trunkline.durations import BLUEPRINT, parse_span
+    from trunkline.targets import lab
+    from trunkline.targets.lab.load import Load, default_load
+    from trunkline.targets.lab.rollout import LabRollout, prepare
+    from trunkline.targets.rollout import parse_canary, parse_share
+
+    try:
+        if target != "lab":
+            raise UsageError(f"--target {target}: rollouts run on the lab in this version; on-prem hosts hold no "
+                             "deployed manifest yet (trunkline drift shows what differs from the blueprint)")
+        try:
+            soak_s = parse_span(soak, BLUEPRINT)
+        except ValueError as exc:
+            raise UsageError(f"--soak {soak}: {exc}") from None
+        share = parse_share(max_failed, "--max-failed")
+        name = _lab_center(blueprint, None)
+        state = lab.LabState.load(name)
+        if not state or not state.ready:
+            raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
+        c = load_center(blueprint, None, None)
+        extra, _ = lab.lab_overrides(c.plan)  # the same scale-down as the lab's up
+        if extra:
+            c = load_center(blueprint, None, extra)
+        upgrades = c.plan.upgrades
+        if upgrades["strategy"] == "manual":
+            raise UsageError(f"{blueprint}: upgrades.strategy is manual, which forbids automated rollouts; "
+                             "apply changes by hand, or set upgrades.strategy to blue-green or rolling")
+        run = prepare(state, c, parse_canary(canary, upgrades["canary_percent"]), soak_s, share, upgrades["drain_timeout"])
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    if dry_run or not run.hosts:
+        run.outcome = "dry run" if dry_run else "nothing to change"
+        if as_json:
+            print_json(run.as_dict())
+        else:
+            _show_rollout(run)
+        raise typer.Exit(0)
+    say = (lambda e: None) if as_json else (lambda e: err.print(
+        f"{time.strftime('%H:%M:%S', time.localtime(e.at))} {e.host}: {e.what}" + (f" ({e.detail})" if e.detail else ""),
+        highlight=False, markup=False))
+    running = None
+    try:
+        if with_load:
+            plan = state.plan()
+            rate, hold, _, why = default_load(plan, None, load_hold)
+            running = Load(state, plan, load_rate or rate, load_hold or hold, 800 - (load_hold or hold), None,
+                           why if load_rate is None else "asked (--load-rate)").start()
+            time.sleep(min(30.0, load_hold or hold))  # the load is up before the first host changes
+        result = LabRollout(state, c.plan, run, say).run()
+    except TrunklineError as exc:
+        fail(exc, as_json)
+    finally:
+        if running:
+            running.stop("the rollout ended")
+    load_report = running.join() if running else None
+    if as_json:
+        print_json(result.as_dict() | {"load": load_report.as_dict() if load_report else None})
+    else:
+        _show_rollout(result)
+        if load_report:
+            show_load(load_report)
+    exit_with(result.outcome != "completed")
+
+
+def _show_rollout(run) -> None:
+    out.print(table("#", "host", "site", "role", "canary", "VIP", "files that change", "steps", title=f"rollout of {run.center}: {run.outcome}",
+                    rows=((str(i), h.host, h.site, h.role, "yes" if h.canary else "", h.vip,
+                           "\n".join(f"{f.path} ({f.what})" for f in h.files), ", ".join(h.steps))
+                          for i, h in enumerate(run.hosts, 1))))
+    if not run.hosts:
+        out.print("every host already runs what the blueprint renders now", highlight=False)
+    if run.events:
+        t0 = run.started_at
+        out.print(table("at", "host", "step", "detail", title="timeline",
+                        rows=((f"+{e.at - t0:.1f} s", e.host, e.what, e.detail) for e in run.events)))
+        out.print(f"took {run.took_s} s; waited for calls to end: " +
+                  (", ".join(f"{h} {s} s" for h, s in run.waits.items()) or "nowhere"), highlight=False)
+    if run.reason:
+        err.print(f"rolled back: {run.reason}", highlight=False, markup=False)

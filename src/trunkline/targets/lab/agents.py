@@ -39,9 +39,9 @@ from trunkline.targets.lab.state import LAB_SRC, LabError, LabState, core_ns
 
 PER_POOL = 2  # agents registered per seat pool and media node: enough to see who takes a call
 AGENT_PORT = 5070  # the agents' UAS; their phones register from a free port
+ECHO_PORT = 6000  # where the agents' UAS takes media and sends every packet back (SIPp -rtp_echo)
 INTERNAL_PORT = 5060  # the internal profile of sip_profiles/internal.xml (UDP)
 VARS = "/etc/freeswitch/vars.xml"
-SDES_KEY = "inline:dHJ1bmtsaW5lIGxhYiBhZ2VudCBTREVTIGtleSEh"  # 30 bytes: key and salt; lab only, the UAS sends no media
 
 
 def agents_ns(center: str, site: str) -> str:
@@ -70,10 +70,10 @@ def uas_scenario(plan: Plan) -> str:
     """agent-uas.xml for the blueprint: RTP/SAVP with an SDES key under the offer's tag when SRTP is required."""
     text = (SIPP_DIR / "agent-uas.xml").read_text()
     srtp = plan.security["srtp"] == "required"
-    ereg = ('    <action><ereg regexp="a=crypto:[0-9]+ AES_CM_128_HMAC_SHA1_80" search_in="body" check_it="true" '
-            'assign_to="crypto"/></action>\n')
+    ereg = ('    <action><ereg regexp="a=crypto:[0-9]+ AES_CM_128_HMAC_SHA1_80 inline:[A-Za-z0-9+/=]+" search_in="body" '
+            'check_it="true" assign_to="crypto"/></action>\n')
     text = text.replace("@EREG@", ereg if srtp else "")
-    text = text.replace("@CRYPTO@", f"      [$crypto] {SDES_KEY}\n" if srtp else "")
+    text = text.replace("@CRYPTO@", "      [$crypto]\n" if srtp else "")
     return text.replace("@PROFILE@", "RTP/SAVP" if srtp else "RTP/AVP")
 
 
@@ -151,6 +151,7 @@ def start_agents(state: LabState, plan: Plan, per_pool: int = PER_POOL,
         ip("-n", ns, "route", "add", "default", "via", site.gateway)
         spawn(state, f"agents-{site.name}", "sipp-agents", [
             "sipp", "-sf", str(workdir / "agent-uas.xml"), "-i", address, "-p", str(AGENT_PORT), "-t", "u1",
+            "-mp", str(ECHO_PORT), "-rtp_echo",
             "-nostdin", "-nd", "-trace_logs", "-log_file", str(invites_log(state, site.name)),
             "-trace_err", "-error_file", str(workdir / f"uas-{site.name}.errors.log"),
             "-trace_msg", "-message_file", str(workdir / f"uas-{site.name}.messages.log")], ns=ns)
@@ -162,6 +163,22 @@ def start_agents(state: LabState, plan: Plan, per_pool: int = PER_POOL,
             log_in(lambda cmd, host=node.name: fs_api(state, host, cmd), agents)
         logged[site.name] = agents
     return logged
+
+
+def rejoin(state: LabState, plan: Plan, node: str, per_pool: int = PER_POOL) -> list[str]:
+    """After a media node restarted: its site's agents register to it and log in again, as their
+    phones (at their next registration) and desktops would. Returns the agents."""
+    from trunkline.targets.lab.media import fs_api
+
+    host = next(h for h in plan.hosts if h.name == node)
+    agents = [a for names in site_agents(plan, host.site, per_pool).values() for a in names]
+    scenario = state.dir / "agents" / f"agent-register-{host.site}.xml"
+    if not agents or not scenario.exists():
+        return []
+    register(agents_ns(plan.center, host.site), free_address(plan, host.site), host.address, agents, scenario,
+             state.dir / "agents")
+    log_in(lambda cmd: fs_api(state, node, cmd), agents)
+    return agents
 
 
 def prompts(files: dict[str, str]) -> tuple[list[str], list[str]]:

@@ -72,7 +72,7 @@ class CallResult:
     headers: dict[str, str]  # X- headers the INVITE carried
     srtp: str = ""  # the SRTP suite negotiated, '' for plain RTP
     disposition: str = ""  # who ended it (sip_hangup_disposition): send_bye = the caller, recv_bye = the far end, ...
-    rtp: dict[str, int] = field(default_factory=dict)  # FreeSWITCH's counters: in/out packets, skipped, ...
+    rtp: dict[str, float] = field(default_factory=dict)  # FreeSWITCH's RTP statistics: in/out packets, flaws (lost), jitter variance, ...
     note: str = ""
 
 
@@ -328,6 +328,18 @@ def _audio(audio: str, ms: int) -> list[str]:
     return steps + ["playback:file_string://" + "!".join([str(path)] * repeats)]
 
 
+def _number(text: str) -> int | float | None:
+    """A channel variable's number (FreeSWITCH writes counters as integers, jitter and MOS with decimals)."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+
 def _check(text: str, what: str) -> str:
     if not text or not set(text) <= _SAFE:
         raise ValueError(f"{what} {text!r}: use letters, digits and -_.+@:;/=#* only")
@@ -353,8 +365,8 @@ class Caller:
 
     def _originate(self, number: str = "", *, dtmf: str = "", dtmf_at_s: float = 3.0, hold_s: float = 8.0,
                    audio: str = "tone", headers: dict[str, str] | None = None, transport: str | None = None,
-                   answer_timeout_s: float = 20.0) -> dict:
-        """Send one originate (the arguments of call()); returns what _wait() needs."""
+                   answer_timeout_s: float = 20.0, media_timeout_s: float = 0) -> dict:
+        """Send one originate (the arguments of call()); returns what _collect() needs."""
         number = number or self.default_number
         transport = transport or self.transport
         if transport not in ("udp", "tcp", "tls"):
@@ -371,6 +383,8 @@ class Caller:
                      f"originate_timeout={max(1, math.ceil(answer_timeout_s))}"]
         if self.srtp:
             variables.append(f"rtp_secure_media=mandatory:{SRTP_SUITE}")
+        if media_timeout_s:  # no RTP from the far end for this long: FreeSWITCH ends the call, cause MEDIA_TIMEOUT
+            variables.append(f"media_timeout={int(media_timeout_s * 1000)}")
         variables += [f"sip_h_{_check(k, 'header name')}={v}" for k, v in sent_headers.items()]
         hold_ms, dtmf_ms = int(hold_s * 1000), int(dtmf_at_s * 1000)
         if dtmf:
@@ -413,8 +427,8 @@ class Caller:
         epoch = lambda name: int(v(name, "0") or 0) / 1e6  # noqa: E731
         answered = epoch("answer_uepoch") > 0
         status = v("sip_invite_failure_status") or v("sip_term_status")
-        rtp = {k.removeprefix("variable_rtp_audio_"): int(x) for k, x in done.items()
-               if k.startswith("variable_rtp_audio_") and x.lstrip("-").isdigit()}
+        rtp = {k.removeprefix("variable_rtp_audio_"): _number(x) for k, x in done.items()
+               if k.startswith("variable_rtp_audio_") and _number(x) is not None}
         return CallResult(
             uuid=c["uuid"], sip_call_id=v("sip_call_id", c["uuid"]), answered=answered,
             sip_status=200 if answered else (int(status) if status.isdigit() else None),
@@ -424,29 +438,49 @@ class Caller:
             srtp=v("rtp_has_crypto"), disposition=v("sip_hangup_disposition"),
             rtp=rtp)
 
-    def _wait(self, pending: list[dict]) -> list[CallResult]:
-        results: dict[str, CallResult] = {}
-        while len(results) < len(pending):
-            with self.esl.events:  # the reader thread waits for it: no command is sent while holding it
-                ready = [(c, r) for c in pending if c["uuid"] not in results and (r := self._result(c)) is not None]
-                if not ready:
-                    self.esl.events.wait(0.5)
-            for c, r in ready:
-                results[c["uuid"]] = r
-                self.esl.by_uuid.pop(c["uuid"], None)
-                if c.get("stuck"):
-                    try:
-                        self.esl.command(f"bgapi uuid_kill {c['uuid']}")
-                    except LabError:
-                        pass  # the caller's FreeSWITCH is gone, and its calls with it
-        return [results[c["uuid"]] for c in pending]
+    def _collect(self, pending: dict[str, dict], on_result, wait_s: float) -> None:
+        """Hand every ended call of `pending` (uuid -> originate) to on_result and drop it; waits up
+        to wait_s for an event when none has ended."""
+        with self.esl.events:  # the reader thread waits for it: no command is sent while holding it
+            ready = [(c, r) for c in pending.values() if (r := self._result(c)) is not None]
+            if not ready and wait_s > 0:
+                self.esl.events.wait(wait_s)
+        for c, r in ready:
+            del pending[c["uuid"]]
+            self.esl.by_uuid.pop(c["uuid"], None)
+            if c.get("stuck"):
+                try:
+                    self.esl.command(f"bgapi uuid_kill {c['uuid']}")
+                except LabError:
+                    pass  # the caller's FreeSWITCH is gone, and its calls with it
+            on_result(r)
+
+    def _drive(self, rate: float, more, on_result, kw: dict) -> list[str]:
+        """Place calls `rate` per second while more(placed, elapsed_s) is true, hand each result to
+        on_result as its call ends, and return when every call placed has ended (each is bounded by
+        its own deadline). Returns the uuids in the order placed."""
+        t0, placed, pending = time.monotonic(), [], {}
+        while True:
+            now = time.monotonic()
+            placing = more(len(placed), now - t0)
+            next_at = t0 + len(placed) / rate
+            if placing and now >= next_at:
+                c = self._originate(**kw)
+                pending[c["uuid"]] = c
+                placed.append(c["uuid"])
+                continue
+            if not placing and not pending:
+                return placed
+            self._collect(pending, on_result, min(0.5, next_at - now) if placing else 0.5)
 
     def call(self, number: str = "", *, dtmf: str = "", dtmf_at_s: float = 3.0, hold_s: float = 8.0,
              audio: str = "tone", headers: dict[str, str] | None = None, transport: str | None = None,
-             answer_timeout_s: float = 20.0) -> CallResult:
-        """One call, to its end (bounded: answer_timeout_s + hold_s + 20 s)."""
-        return self._wait([self._originate(number, dtmf=dtmf, dtmf_at_s=dtmf_at_s, hold_s=hold_s, audio=audio,
-                                           headers=headers, transport=transport, answer_timeout_s=answer_timeout_s)])[0]
+             answer_timeout_s: float = 20.0, media_timeout_s: float = 0) -> CallResult:
+        """One call, to its end (bounded: answer_timeout_s + hold_s + 20 s). media_timeout_s: end the
+        call (cause MEDIA_TIMEOUT) when no RTP came for that long; 0: never."""
+        return self.calls(1, 1.0, number=number, dtmf=dtmf, dtmf_at_s=dtmf_at_s, hold_s=hold_s, audio=audio,
+                          headers=headers, transport=transport, answer_timeout_s=answer_timeout_s,
+                          media_timeout_s=media_timeout_s)[0]
 
     def calls(self, n: int, rate: float, **kw) -> list[CallResult]:
         """n calls started `rate` per second, up at once (kw: call()'s arguments); one result per call, in start order."""
@@ -455,13 +489,27 @@ class Caller:
         hold = kw.get("hold_s", 8.0) + kw.get("answer_timeout_s", 20.0)
         if n / rate + hold + 20 > MAX_RUN_S:
             raise ValueError(f"{n} calls at {rate:g}/s held {hold:g} s take longer than {MAX_RUN_S} s")
-        t0, pending = time.monotonic(), []
-        for i in range(n):
-            delay = t0 + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            pending.append(self._originate(**kw))
-        return self._wait(pending)
+        results: dict[str, CallResult] = {}
+        order = self._drive(rate, lambda placed, _: placed < n, lambda r: results.__setitem__(r.uuid, r), kw)
+        return [results[u] for u in order]
+
+    def stream(self, rate: float, seconds: float, on_result, stop: threading.Event | None = None, **kw) -> int:
+        """New calls `rate` per second for `seconds` (or until `stop` is set), each held as call()
+        holds it (kw: call()'s arguments); on_result(CallResult) as each call ends, from this thread.
+        Returns when every call placed has ended; the number placed."""
+        hold = kw.get("hold_s", 8.0) + kw.get("answer_timeout_s", 20.0)
+        if not 0 < rate <= MAX_RATE or not 0 < seconds or seconds + hold + 20 > MAX_RUN_S:
+            raise ValueError(f"stream(rate={rate}, seconds={seconds}): 0 < rate <= {MAX_RATE:g}, and new calls "
+                             f"for at most {MAX_RUN_S} s less the hold ({hold:g} s) and 20 s")
+        return len(self._drive(rate, lambda _, elapsed: elapsed < seconds and not (stop and stop.is_set()),
+                               on_result, kw))
+
+    def up(self) -> int:
+        """Calls answered and not yet ended, as the caller's events say now."""
+        with self.esl.events:
+            return sum(1 for evs in self.esl.by_uuid.values()
+                       if any(e.get("Event-Name") == "CHANNEL_ANSWER" for e in evs)
+                       and not any(e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE" for e in evs))
 
 
 def _write_tls(tls_dir: Path, ca: Path, client: tuple[Path, Path] | None) -> None:

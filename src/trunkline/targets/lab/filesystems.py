@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 from pathlib import Path
 
@@ -30,15 +31,36 @@ def fill_secrets(state: LabState) -> None:
     """A random value per secret reference of the render (secrets.json, mode 0600), and the placed
     tree: the render with those values filled in by trunkline.deploys.unmark, as apply does, and its
     manifest's digests those of the filled files (what verify compares the hosts' files with)."""
-    from trunkline.deploys import unmark
-
     manifest = json.loads((state.render_dir() / "manifest.json").read_text())
-    values = {ref: secrets.token_urlsafe(18) for ref in sorted({r for e in manifest["files"] for r in e["secrets"]})}
-    fd = os.open(state.dir / "secrets.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    refs = sorted({r for e in manifest["files"] for r in e["secrets"]})
+    _save_secrets(state, {ref: secrets.token_urlsafe(18) for ref in refs})
+    fill_tree(state.render_dir(), state.placed_dir(), state.secrets())
+
+
+def lab_secret_values(state: LabState, render: Path) -> dict[str, str]:
+    """The lab's values for a render's secret references: those the lab has, a new one for a new reference (kept)."""
+    values = state.secrets()
+    refs = {r for e in json.loads((render / "manifest.json").read_text())["files"] for r in e["secrets"]}
+    if refs - values.keys():
+        values |= {ref: secrets.token_urlsafe(18) for ref in sorted(refs - values.keys())}
+        _save_secrets(state, values)
+    return values
+
+
+def _save_secrets(state: LabState, values: dict[str, str]) -> None:
+    fd = os.open(state.dir / "secrets.json.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(values, fh, indent=2)
-    placed = state.placed_dir()
-    shutil.copytree(state.render_dir(), placed)
+    (state.dir / "secrets.json.tmp").replace(state.dir / "secrets.json")
+
+
+def fill_tree(render: Path, placed: Path, values: dict[str, str]) -> dict:
+    """Copy a render to `placed` with the secret values filled in (root only), its manifest's digests
+    those of the filled files; returns that manifest."""
+    from trunkline.deploys import unmark
+
+    manifest = json.loads((render / "manifest.json").read_text())
+    shutil.copytree(render, placed)
     placed.chmod(0o700)
     for e in manifest["files"]:
         if e["secrets"]:
@@ -47,6 +69,7 @@ def fill_secrets(state: LabState) -> None:
             f.write_bytes(data)
             e["sha256"] = hashlib.sha256(data).hexdigest()
     (placed / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
 
 
 def build_filesystems(state: LabState, plan: Plan) -> None:
@@ -75,11 +98,14 @@ def build_filesystems(state: LabState, plan: Plan) -> None:
             "mount -t tmpfs -o mode=1777 tmpfs /tmp",
         ])
         run(["nsenter", f"--mount={mnt}", "--", "sh", "-c", setup])
-        _place_files(c, host, [e for e in manifest["files"] if e["host"] == host.name])
+        place_files(c, host, [e for e in manifest["files"] if e["host"] == host.name])
 
 
-def _place_files(center: str, host: Host, entries: list[dict]) -> None:
-    """Install the rendered files at their paths with their owners and modes (what the roles do)."""
+def place_files(center: str, host: Host, entries: list[dict], tree: str = "placed", removed: list[str] = (),
+                pki: bool = True) -> None:
+    """Install the rendered files at their paths with their owners and modes (what the roles do),
+    from `tree` (a folder of the lab's state: the placed tree, or a rollout's); `removed`: paths to
+    delete; `pki`: also the lab's certificates (at up; a rollout changes rendered files only)."""
     script = ["set -e"]
     for user in sorted({e["owner"] for e in entries} | {e["group"] for e in entries} | {"trunkline-rec"}):
         # users the packages would create; made in this host's overlay /etc only
@@ -89,9 +115,10 @@ def _place_files(center: str, host: Host, entries: list[dict]) -> None:
     for d in sorted({os.path.dirname(e["path"]) for e in entries if e["template"].startswith("templates/freeswitch/")}):
         script.append(f"install -d -o freeswitch -g freeswitch -m 0750 '{d}'")
     for e in entries:
-        src = f"{LAB_SRC}/placed/{host.name}{e['path']}"
+        src = f"{LAB_SRC}/{tree}/{host.name}{e['path']}"
         script.append(f"install -D -o {e['owner']} -g {e['group']} -m {e['mode']} '{src}' '{e['path']}'")
-    if host.role == "sip-proxy":
+    script += [f"rm -f {shlex.quote(path)}" for path in removed]
+    if host.role == "sip-proxy" and pki:
         script.append("install -d -o root -g kamailio -m 0750 /etc/kamailio/tls")
         for name, mode in (("ca.crt", "0644"), (f"{host.name}.crt", "0644"), (f"{host.name}.key", "0640")):
             script.append(f"install -o root -g kamailio -m {mode} '{LAB_SRC}/pki/{name}' /etc/kamailio/tls/{name}")

@@ -1,6 +1,6 @@
 """A throwaway certificate authority for the lab: a CA, a certificate per SIP proxy, and one per TLS
 carrier (the SIP server certificate its SBC would hold from a public CA; the lab's proxies trust the
-lab CA as they trust the public ones, see filesystems._place_files)."""
+lab CA as they trust the public ones, see filesystems.place_files)."""
 
 from __future__ import annotations
 

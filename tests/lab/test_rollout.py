@@ -1,0 +1,211 @@
+"""trunkline load and trunkline rollout in the lab: acme-bank up with FreeSWITCH on its media nodes,
+calls with SRTP audio from carrier-a's caller, every call recorded (the blueprint as written).
+
+  * a small steady load completes with no failed or dropped call and audio in every call (RTP
+    counted by the caller, none lost in a quiet lab); calls the lab's agents take carry audio too;
+
+  * the dry run lists the hosts a change touches, in order, with their files, and touches nothing;
+  * a change of sh-dc1's time zone (its media nodes, relays and proxies, and the standby's) rolls out
+    host by host: every call completes (0 failed, 0 dropped), the hosts hold the new files, the
+    VIP is back on the master, and verify is green;
+  * a canary whose new files make it refuse calls is caught in its soak and every changed host goes
+    back to its previous files; verify is green on them afterwards;
+  * last, a media node dies under load: its calls are reported as dropped (media stopped), not as
+    completed, and the calls placed afterwards go to the other node.
+
+One lab for the module (the tests build on each other, in this order), always taken down; run under the lab lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from trunkline.center import load as load_center
+from trunkline.targets import lab
+from trunkline.targets.lab.agents import invites
+from trunkline.targets.lab.caller import carrier_caller
+from trunkline.targets.lab.load import MEDIA_TIMEOUT_S, Load
+from trunkline.targets.lab.rollout import LabRollout, prepare
+from trunkline.verify import verify_lab
+
+from shared import ROOT, needs_freeswitch
+
+ACME = ROOT / "blueprints" / "acme-bank.yaml"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (CI and make test run as root)")
+
+
+@pytest.fixture(scope="module")
+def acme():
+    needs_freeswitch()
+    center = load_center(ACME)
+    try:
+        state = lab.up(center)
+        assert state.media == "freeswitch", state.media_note
+        yield state
+    finally:
+        lab.down(center.plan.center)
+
+
+def test_a_steady_load_completes_every_call_with_audio(acme):
+    cli = subprocess.run([sys.executable, "-m", "trunkline.cli", "load", str(ACME), "--rate", "2", "--hold", "8",
+                          "--seconds", "5", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    report = json.loads(cli.stdout)
+    assert cli.returncode == 0, (report, cli.stderr[-2000:])
+    assert report["attempted"] == 10 and report["completed"] == 10
+    assert report["failed"] == 0 and report["dropped"] == 0 and report["ok"] is True
+    assert "SRTP AES_CM_128_HMAC_SHA1_80" in report["caller"] and "FreeSWITCH 1.10" in report["caller"]
+    # every call carried audio back through rtpengine: about 50 packets a second for 8 s
+    assert report["rtp"]["calls_without_audio"] == 0 and report["rtp"]["packets"] >= 10 * 8 * 50 * 0.9
+    assert report["rtp"]["loss"] is not None and report["rtp"]["loss"] <= 0.001
+    seconds = report["timeline"]
+    assert sum(s["started"] for s in seconds) == 10 and max(s["up"] for s in seconds) == report["max_up"] >= 8
+
+
+def test_calls_an_agent_takes_carry_audio_both_ways(acme):
+    state = acme
+    plan = state.plan()
+    queue, site = plan.queues[0]["name"], plan.trunks[0].sites[0]
+    rung = len(invites(state, site))
+    with carrier_caller(state, plan) as caller:  # straight to the queue: the lab's agents answer at once
+        results = caller.calls(2, 2, number=queue, hold_s=6, media_timeout_s=MEDIA_TIMEOUT_S)
+    assert len(invites(state, site)) >= rung + 2  # agents took both calls
+    for r in results:
+        assert r.answered and r.hangup_cause == "NORMAL_CLEARING", r
+        assert r.rtp["in_packet_count"] >= 6 * 50 * 0.8, r.rtp  # the agent's echo, through the node and rtpengine
+
+
+def changed_blueprint(tmp_path, timezone: str):
+    """acme-bank with sh-dc1 in another time zone: a file the CLI reads, as an operator edits it."""
+    data = yaml.safe_load(ACME.read_text())
+    site = next(s for s in data["spec"]["sites"] if s["name"] == "sh-dc1")
+    site["timezone"] = timezone
+    path = tmp_path / "acme-bank.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def rollout_cli(*args: str, timeout: float = 900) -> tuple[int, dict, str]:
+    p = subprocess.run([sys.executable, "-m", "trunkline.cli", "rollout", *args, "--json"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=timeout)
+    return p.returncode, json.loads(p.stdout), p.stderr
+
+
+def test_the_dry_run_orders_the_changed_hosts_and_touches_nothing(acme, tmp_path):
+    state = acme
+    before = (state.placed_dir() / "manifest.json").read_text()
+    pids = [(p.host, p.name, p.pid) for p in lab.LabState.load(state.center).processes]
+    rc, run, err = rollout_cli(str(changed_blueprint(tmp_path, "Asia/Tokyo")), "--dry-run")
+    assert rc == 0, err
+    assert run["outcome"] == "dry run" and run["events"] == []
+    hosts = [(h["host"], h["role"], h["canary"], h["vip"]) for h in run["hosts"]]
+    assert [h[1] for h in hosts] == sorted((h[1] for h in hosts), key=["media", "rtpengine", "recording", "sip-proxy"].index)
+    assert ("sh-dc1-media1", "media", True, "") in hosts and ("sh-dc1-rtp1", "rtpengine", False, "") in hosts
+    sh_proxies = [h for h in hosts if h[1] == "sip-proxy" and h[0].startswith("sh-dc1")]
+    assert [h[3] for h in sh_proxies] == ["backup", "master"]
+    files = {f["path"] for h in run["hosts"] if h["host"] == "sh-dc1-media1" for f in h["files"]}
+    assert "/etc/freeswitch/dialplan/trunkline.xml" in files
+    assert (state.placed_dir() / "manifest.json").read_text() == before  # nothing deployed
+    assert [(p.host, p.name, p.pid) for p in lab.LabState.load(state.center).processes] == pids  # nothing restarted
+
+
+def test_a_full_rollout_under_load_drops_no_call(acme, tmp_path):
+    state = acme
+    plan = state.plan()
+    load = Load(state, plan, 2, 10, 700, chosen="test").start()
+    try:
+        rc, run, err = rollout_cli(str(changed_blueprint(tmp_path, "Asia/Tokyo")), "--soak", "5s")
+    finally:
+        load.stop()
+    report = load.join(120)
+    assert rc == 0 and run["outcome"] == "completed", (run.get("reason"), err[-3000:])
+    changed = {h["host"] for h in run["hosts"]}
+    assert {"sh-dc1-media1", "sh-dc1-media2", "sh-dc1-rtp1", "sh-dc1-rtp2", "sh-dc1-sip1", "sh-dc1-sip2"} <= changed
+    steps = {(e["host"], e["what"]) for e in run["events"]}
+    for node in ("sh-dc1-media1", "sh-dc1-media2"):
+        assert {(node, "drained"), (node, "calls left"), (node, "placed"), (node, "restarted"), (node, "probed"), (node, "back")} <= steps
+    assert ("sh-dc1-media1", "soaked") in steps and ("sh-dc1-sip1", "VIP back") in steps
+    # the load saw every call through: nothing dropped, audio all along. Failed: only an INVITE the
+    # caller sent on its TLS connection to the VIP as the VIP moved (to the peer and back): the
+    # connection lives on the proxy that held the VIP, the peer answers it with a reset, and the
+    # caller's FreeSWITCH fails that INVITE at once (503) rather than open a new connection
+    assert report.attempted > 50 and report.dropped == 0, (report.failures, report.drops)
+    moves = [e["at"] for e in run["events"] if e["host"] == "sh-dc1-sip1" and e["what"] in ("VIP handed over", "VIP back")]
+    failed = [r for r in load.results if not r.answered]
+    assert len(failed) <= len(moves) == 2, report.failures
+    for r in failed:
+        assert r.sip_status == 503 and any(m - 8 <= r.ended_at <= m + 3 for m in moves), (r, moves)
+    assert report.rtp["calls_without_audio"] == 0
+    assert lab.vip_holders(state.center, plan, "sh-dc1") == ["sh-dc1-sip1"]
+    dialplan = lab.run(lab.in_host(state.center, "sh-dc1-media1", ["cat", "/etc/freeswitch/dialplan/trunkline.xml"])).stdout
+    assert "Asia/Tokyo" in dialplan
+    result = verify_lab(state.center, None, echo=False)
+    assert result.ok, result.output[-3000:]
+
+
+def test_a_canary_that_refuses_calls_is_rolled_back(acme, tmp_path):
+    state = lab.LabState.load(acme.center)  # as the rollout before left it: its restarts changed the processes
+    center = load_center(changed_blueprint(tmp_path, "Europe/Berlin"))
+    run = prepare(state, center, 20, soak_s=15, max_failed=0.001, drain_timeout_s=60)
+    canary = next(h for h in run.hosts if h.canary and h.site == "sh-dc1")
+    # the canary's new files refuse every carrier call: its external profile takes a codec no carrier sends
+    placed = os.path.join(run.folder, "placed", canary.host)
+    profile = os.path.join(placed, "etc/freeswitch/sip_profiles/external.xml")
+    text = open(profile).read()
+    assert 'name="inbound-codec-prefs"' in text
+    text = re.sub(r'(name="inbound-codec-prefs" value=")[^"]*', r"\1G722", text)
+    open(profile, "w").write(text)
+    manifest = json.loads(open(os.path.join(run.folder, "placed", "manifest.json")).read())
+    for e in manifest["files"]:
+        if e["host"] == canary.host and e["path"] == "/etc/freeswitch/sip_profiles/external.xml":
+            e["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    open(os.path.join(run.folder, "placed", "manifest.json"), "w").write(json.dumps(manifest))
+    before = json.loads((state.placed_dir() / "manifest.json").read_text())
+    plan = state.plan()
+    load = Load(state, plan, 2, 8, 300, chosen="test").start()
+    try:
+        result = LabRollout(state, center.plan, run).run()
+    finally:
+        load.stop()
+    report = load.join(120)
+    assert result.outcome == "rolled back" and canary.host in result.reason and "soak" in result.reason
+    assert canary.host in {h.host for h in result.hosts if h.canary}
+    after = json.loads((state.placed_dir() / "manifest.json").read_text())
+    key = lambda m: sorted((e["host"], e["path"], e["sha256"]) for e in m["files"])  # noqa: E731
+    assert key(after) == key(before)  # every changed host is back on its previous files
+    # callers saw the canary's refusals (488: not a failure the dispatcher retries elsewhere) only while it
+    # was in rotation: at most the calls placed in its soak, which is what rolled it back
+    assert 1 <= report.failed <= 2 * (15 + 5), report.failures
+    assert report.dropped == 0, report.drops
+    verified = verify_lab(state.center, None, echo=False)
+    assert verified.ok, verified.output[-3000:]
+
+
+def test_a_media_node_lost_under_load_shows_as_dropped_calls(acme):
+    state = lab.LabState.load(acme.center)
+    plan = state.plan()
+    site = plan.trunks[0].sites[0]
+    node = plan.hosts_of(site, "media")[0]
+    load = Load(state, plan, 2, 20, 8).start()
+    try:
+        time.sleep(5)  # calls up on both nodes
+        assert lab.kill_program(plan.center, node.name, "freeswitch", signal.SIGKILL)
+        report = load.join(120)
+    finally:
+        load.stop()
+    assert report.dropped >= 1, report.as_dict()
+    assert set(report.drops) <= {f"media stopped (no RTP for {MEDIA_TIMEOUT_S:g} s)"} | \
+        {k for k in report.drops if k.startswith("ended by the center")}, report.drops
+    assert report.completed >= 1  # the other node's calls, and those placed once Kamailio saw the node gone
+    assert report.completed + report.dropped + report.failed == report.attempted
+    assert not report.ok
