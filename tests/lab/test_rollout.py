@@ -124,7 +124,8 @@ def test_a_full_rollout_under_load_drops_no_call(acme, tmp_path):
     plan = state.plan()
     load = Load(state, plan, 2, 10, 700, chosen="test").start()
     try:
-        rc, run, err = rollout_cli(str(changed_blueprint(tmp_path, "Asia/Tokyo")), "--soak", "5s")
+        rc, run, err = rollout_cli(str(changed_blueprint(tmp_path, "Asia/Tokyo")), "--soak", "5s",
+                                   "--html", str(tmp_path / "rollout.html"))
     finally:
         load.stop()
     report = load.join(120)
@@ -147,6 +148,8 @@ def test_a_full_rollout_under_load_drops_no_call(acme, tmp_path):
         assert r.sip_status == 503 and any(m - 8 <= r.ended_at <= m + 3 for m in moves), (r, moves)
     assert report.rtp["calls_without_audio"] == 0
     assert lab.vip_holders(state.center, plan, "sh-dc1") == ["sh-dc1-sip1"]
+    page = (tmp_path / "rollout.html").read_text()  # the operator's page of this run
+    assert "rollout <span class=\"outcome completed\">completed</span>" in page and all(h in page for h in changed)
     dialplan = lab.run(lab.in_host(state.center, "sh-dc1-media1", ["cat", "/etc/freeswitch/dialplan/trunkline.xml"])).stdout
     assert "Asia/Tokyo" in dialplan
     result = verify_lab(state.center, None, echo=False)

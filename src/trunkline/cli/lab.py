@@ -302,6 +302,8 @@ def rollout(
     with_load: bool = typer.Option(False, "--load", help="run trunkline load's default load (the busy hour) during the rollout"),
     load_rate: Optional[float] = typer.Option(None, "--load-rate", help="with --load: new calls per second"),
     load_hold: Optional[float] = typer.Option(None, "--load-hold", help="with --load: seconds each call is held"),
+    html: Optional[Path] = typer.Option(None, "--html", help="also write the rollout's page here: calls per second "
+                                        "with the steps marked, the timeline, the hosts (one self-contained file)"),
     as_json: Json = False,
 ) -> None:
     """Change a running center host by host without dropping its calls: media nodes (canary first, drained,
@@ -363,8 +365,15 @@ def rollout(
         if running:
             running.stop("the rollout ended")
     load_report = running.join() if running else None
+    body = result.as_dict() | {"load": load_report.as_dict() if load_report else None}
+    if html:
+        from trunkline.report.rollout import write_rollout_page
+
+        write_rollout_page(body, html)
+        if not as_json:
+            err.print(f"page: {html}", highlight=False, markup=False)
     if as_json:
-        print_json(result.as_dict() | {"load": load_report.as_dict() if load_report else None})
+        print_json(body)
     else:
         _show_rollout(result)
         if load_report:
