@@ -136,6 +136,7 @@ def test_a_full_rollout_under_load_drops_no_call(acme, tmp_path):
     for node in ("sh-dc1-media1", "sh-dc1-media2"):
         assert {(node, "drained"), (node, "calls left"), (node, "placed"), (node, "restarted"), (node, "probed"), (node, "back")} <= steps
     assert ("sh-dc1-media1", "soaked") in steps and ("sh-dc1-sip1", "VIP back") in steps
+    assert (state.center, "verified") in steps  # verify on the changed hosts, inside the rollout
     # the load saw every call through: nothing dropped, audio all along. Failed: only an INVITE the
     # caller sent on its TLS connection to the VIP as the VIP moved (to the peer and back): the
     # connection lives on the proxy that held the VIP, the peer answers it with a reset, and the

@@ -106,3 +106,23 @@ def test_max_failed_share():
     assert parse_share("0.1%", "--max-failed") == pytest.approx(0.001)
     with pytest.raises(UsageError):
         parse_share("0.1", "--max-failed")
+
+
+ACME = ROOT / "blueprints" / "acme-bank.yaml"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--target", "nowhere"], "--target nowhere: use lab or onprem"),
+    (["--canary", "0%"], "--canary 0%"),
+    (["--max-failed", "lots"], "--max-failed lots"),
+    (["--soak", "soon"], "--soak soon"),
+    (["--set", "spec.upgrades.strategy=manual", "--dry-run"], "upgrades.strategy is manual, which forbids automated rollouts"),
+])
+def test_the_command_refuses_bad_input_before_touching_anything(args, words):
+    from typer.testing import CliRunner
+
+    from trunkline.cli import app
+
+    result = CliRunner().invoke(app, ["rollout", str(ACME), *args])
+    assert result.exit_code == 2, result.output
+    assert words in result.output

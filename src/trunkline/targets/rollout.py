@@ -127,3 +127,31 @@ def order(plan: Plan, changed: dict[str, list[FileChange]], canary_percent: int,
     rank = {"backup": 0, "": 0, "master": 1}
     out.sort(key=lambda c: (ROLE_ORDER[c.role], not c.canary, rank[c.vip], c.site, c.host))
     return out
+
+
+@dataclass
+class Event:
+    at: float  # epoch
+    host: str
+    what: str  # drained, calls left, placed, restarted, probed, back, soaked, rolled back, ...
+    detail: str = ""
+
+
+@dataclass
+class RolloutRun:
+    center: str
+    folder: str
+    canary_percent: int
+    soak_s: float
+    max_failed: float
+    drain_timeout_s: float
+    hosts: list[HostChange]
+    events: list[Event] = field(default_factory=list)
+    waits: dict = field(default_factory=dict)  # host -> seconds waited for its calls to end
+    outcome: str = ""  # completed | rolled back | nothing to change | dry run
+    reason: str = ""
+    started_at: float = 0.0
+    took_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -42,7 +41,7 @@ from trunkline.targets.lab.processes import alive, start_host, stop_proc
 from trunkline.targets.lab.readiness import sip_options, vip_holders, wait_until
 from trunkline.targets.lab.shell import in_host, run
 from trunkline.targets.lab.state import LabError, LabState, carrier_ns, ns_name
-from trunkline.targets.rollout import HostChange, file_changes, order
+from trunkline.targets.rollout import Event, HostChange, RolloutRun, file_changes, order
 
 KAMCMD = ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl"]
 RTPENGINE_CLI = 9900  # listen-cli of the rendered rtpengine.conf (loopback)
@@ -51,34 +50,6 @@ PROBE_TIMEOUT_S = 60
 
 class RolledBack(LabError):
     """A rollout that went back to the previous files."""
-
-
-@dataclass
-class Event:
-    at: float  # epoch
-    host: str
-    what: str  # drained, calls left, placed, restarted, probed, back, soaked, rolled back, ...
-    detail: str = ""
-
-
-@dataclass
-class RolloutRun:
-    center: str
-    folder: str
-    canary_percent: int
-    soak_s: float
-    max_failed: float
-    drain_timeout_s: float
-    hosts: list[HostChange]
-    events: list[Event] = field(default_factory=list)
-    waits: dict = field(default_factory=dict)  # host -> seconds waited for its calls to end
-    outcome: str = ""  # completed | rolled back | nothing to change | dry run
-    reason: str = ""
-    started_at: float = 0.0
-    took_s: float = 0.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def prepare(state: LabState, center: Center, canary_percent: int, soak_s: float = 60, max_failed: float = 0.001,
@@ -107,8 +78,9 @@ def prepare(state: LabState, center: Center, canary_percent: int, soak_s: float 
 class LabRollout:
     """Carries out a prepared rollout on the lab (run()); `say` gets each event as it happens."""
 
-    def __init__(self, state: LabState, plan: Plan, run_: RolloutRun, say: Callable[[Event], None] = lambda e: None):
-        self.state, self.plan, self.r, self.say = state, plan, run_, say
+    def __init__(self, state: LabState, plan: Plan, run_: RolloutRun, say: Callable[[Event], None] = lambda e: None,
+                 verify: bool = True):
+        self.state, self.plan, self.r, self.say, self.verify = state, plan, run_, say, verify
         self.folder = Path(run_.folder)
         self.rel = str(self.folder.relative_to(state.dir))
         self.new = json.loads((self.folder / "placed" / "manifest.json").read_text())
@@ -127,6 +99,8 @@ class LabRollout:
             for change in self.r.hosts:
                 self.change(change, "placed", self.rel + "/placed")
                 self.done.append(change)
+            if self.verify and self.done:
+                self._verify()
             self.r.outcome = "completed"
         except RolledBack as exc:
             self.r.outcome, self.r.reason = "rolled back", str(exc)
@@ -134,12 +108,23 @@ class LabRollout:
             self.r.took_s = round(time.time() - self.r.started_at, 1)
         return self.r
 
-    def fail(self, change: HostChange, why: str) -> None:
-        """Roll every host changed so far (this one too) back to its previous files, newest first."""
-        self.event(change.host, "rollback", why)
-        for c in [change, *reversed(self.done)]:
+    def fail(self, change: HostChange | None, why: str) -> None:
+        """Roll every host changed so far (`change` too) back to its previous files, newest first."""
+        self.event(change.host if change else self.r.center, "rollback", why)
+        for c in ([change] if change else []) + list(reversed(self.done)):
             self.change(c, "restored", self.rel + "/previous", rolling_back=True)
         raise RolledBack(why)
+
+    def _verify(self) -> None:
+        """The verify suite on the changed hosts (their processes, ports, files as deployed now)."""
+        from trunkline.verify import verify_lab
+
+        hosts = [c.host for c in self.done]
+        result = verify_lab(self.state.center, None, echo=False, extra=["-k", " or ".join(hosts)])
+        summary = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+        self.event(self.r.center, "verified" if result.ok else "verify failed", f"{len(hosts)} changed hosts: {summary}")
+        if not result.ok:
+            self.fail(None, f"verify failed on the changed hosts: {summary} (suite: {result.suite})")
 
     def change(self, change: HostChange, placed_word: str, tree: str, rolling_back: bool = False) -> None:
         host = next(h for h in self.plan.hosts if h.name == change.host)
