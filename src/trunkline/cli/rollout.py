@@ -145,13 +145,24 @@ def _lab_run(state, c, run, with_load: bool, load_rate, load_hold, verify: bool,
             running = Load(state, plan, load_rate or rate, load_hold or hold, 800 - (load_hold or hold), None,
                            why if load_rate is None else "asked (--load-rate)").start()
             time.sleep(min(30.0, load_hold or hold))  # the load is up before the first host changes
-        result = LabRollout(state, c.plan, run, say, verify=verify).run()
+        result = LabRollout(state, c.plan, run, say, verify=_verify_hosts(state.center) if verify else None).run()
     except TrunklineError as exc:
         fail(exc, as_json)
     finally:
         if running:
             running.stop("the rollout ended")
     return result, running.join() if running else None
+
+
+def _verify_hosts(center: str):
+    """verify_lab on some hosts of the lab (the suite's tests are named by host): (ok, summary line)."""
+    from trunkline.verify import verify_lab
+
+    def run(hosts: list[str]) -> tuple[bool, str]:
+        result = verify_lab(center, None, echo=False, extra=["-k", " or ".join(hosts)])
+        lines = result.output.strip().splitlines()
+        return result.ok, (lines[-1] if lines else "") + f" (suite: {result.suite})"
+    return run
 
 
 def show_rollout(run) -> None:

@@ -79,7 +79,7 @@ class LabRollout:
     """Carries out a prepared rollout on the lab (run()); `say` gets each event as it happens."""
 
     def __init__(self, state: LabState, plan: Plan, run_: RolloutRun, say: Callable[[Event], None] = lambda e: None,
-                 verify: bool = True):
+                 verify: Callable[[list[str]], tuple[bool, str]] | None = None):
         self.state, self.plan, self.r, self.say, self.verify = state, plan, run_, say, verify
         self.folder = Path(run_.folder)
         self.rel = str(self.folder.relative_to(state.dir))
@@ -116,15 +116,13 @@ class LabRollout:
         raise RolledBack(why)
 
     def _verify(self) -> None:
-        """The verify suite on the changed hosts (their processes, ports, files as deployed now)."""
-        from trunkline.verify import verify_lab
-
+        """`verify(hosts)` (the verify suite, given by the caller: it is a layer above the targets) on the
+        changed hosts: their processes, ports and files as deployed now."""
         hosts = [c.host for c in self.done]
-        result = verify_lab(self.state.center, None, echo=False, extra=["-k", " or ".join(hosts)])
-        summary = result.output.strip().splitlines()[-1] if result.output.strip() else ""
-        self.event(self.r.center, "verified" if result.ok else "verify failed", f"{len(hosts)} changed hosts: {summary}")
-        if not result.ok:
-            self.fail(None, f"verify failed on the changed hosts: {summary} (suite: {result.suite})")
+        ok, summary = self.verify(hosts)
+        self.event(self.r.center, "verified" if ok else "verify failed", f"{len(hosts)} changed hosts: {summary}")
+        if not ok:
+            self.fail(None, f"verify failed on the changed hosts: {summary}")
 
     def change(self, change: HostChange, placed_word: str, tree: str, rolling_back: bool = False) -> None:
         host = next(h for h in self.plan.hosts if h.name == change.host)
