@@ -34,6 +34,29 @@ def _lab_center(blueprint: Optional[Path], name: Optional[str]) -> str:
     raise UsageError("name the center: a BLUEPRINT or --center NAME" + (f" (labs up: {', '.join(running)})" if running else " (no lab is up)"))
 
 
+def _running_lab(blueprint: Path):
+    """The LabState of the BLUEPRINT's center, which must be up."""
+    from trunkline.targets import lab
+
+    name = _lab_center(blueprint, None)
+    state = lab.LabState.load(name)
+    if not state or not state.ready:
+        raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
+    return state
+
+
+def lab_center(blueprint: Path, layers, sets) -> tuple:
+    """The center as the lab runs it (Center, the scale-down's sentences): a plan too large for one
+    machine gets the lab's --set overrides (lab.lab_overrides)."""
+    from trunkline.targets import lab
+
+    c = load_center(blueprint, layers, sets)
+    extra, said = lab.lab_overrides(c.plan)
+    if extra:
+        c = load_center(blueprint, layers, [*(sets or []), *extra])
+    return c, said
+
+
 def _target(target: str) -> None:
     if target != "lab":
         raise UsageError(f"--target {target}: this command supports the lab here; on-prem hosts are reached with trunkline apply/verify --target onprem")
@@ -55,10 +78,7 @@ def up(
     try:
         _target(target)
         lab.require_privileges()
-        c = load_center(blueprint, layers, sets)
-        extra, said = lab.lab_overrides(c.plan)
-        if extra:
-            c = load_center(blueprint, layers, [*(sets or []), *extra])
+        c, said = lab_center(blueprint, layers, sets)
         p = c.plan
         for line in said:
             err.print(f"[yellow]lab scale-down:[/] {line}", highlight=False)
@@ -193,14 +213,10 @@ def call(
     as_json: Json = False,
 ) -> None:
     """Place N calls at R per second from the carrier through the VIP to the media nodes."""
-    from trunkline.targets import lab
     from trunkline.targets.calls import place_calls
 
     try:
-        name = _lab_center(blueprint, None)
-        state = lab.LabState.load(name)
-        if not state or not state.ready:
-            raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
+        state = _running_lab(blueprint)
         if transport not in (None, "udp", "tcp", "tls"):
             raise UsageError(f"--transport {transport}: use udp, tcp or tls")
         with _call_progress(calls) as progress:
@@ -235,18 +251,14 @@ def load(
     recording as the blueprint says. Reports each second and in total: failed calls (never established),
     dropped calls (established, then ended abnormally) and RTP loss and jitter. Default: a rate that keeps
     the site's busy-hour calls up."""
-    from trunkline.targets import lab
     from trunkline.targets.lab.load import Load, default_load
 
     try:
-        name = _lab_center(blueprint, None)
-        state = lab.LabState.load(name)
-        if not state or not state.ready:
-            raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
+        state = _running_lab(blueprint)
         plan = state.plan()
         planned_rate, planned_hold, planned_seconds, why = default_load(plan, trunk, hold)
         chosen = why if rate is None else "asked (--rate)"
-        run = Load(state, plan, rate or planned_rate, hold or planned_hold, seconds or (2 * hold if hold else planned_seconds),
+        run = Load(state, plan, rate or planned_rate, hold or planned_hold, seconds or planned_seconds,
                    trunk, chosen)
         r = run.report
         if not as_json:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from trunkline.cli.lab import _lab_center, show_load
+from trunkline.cli.lab import _running_lab, lab_center, show_load
 from trunkline.cli.onprem import INVENTORY_HELP, LIMIT_HELP
 from trunkline.cli.options import Blueprint, Json, Layers, Sets, load_center
 from trunkline.cli.output import err, exit_with, fail, out, print_json, table
@@ -66,7 +66,7 @@ def rollout(
         if target == "onprem":
             run = _onprem_dry_run(c, dry_run, percent, soak_s, share, upgrades["drain_timeout"], limit, chroot, inventory_dir)
         else:
-            state, c, run = _lab_prepare(blueprint, c, layers, sets, percent, soak_s, share, upgrades["drain_timeout"])
+            state, c, run = _lab_prepare(blueprint, layers, sets, percent, soak_s, share, upgrades["drain_timeout"])
     except TrunklineError as exc:
         fail(exc, as_json)
     if dry_run or not run.hosts:
@@ -116,22 +116,16 @@ def _onprem_dry_run(c, dry_run: bool, percent: int, soak_s: float, share: float,
                       drain_timeout_s=drain_s, hosts=order(c.plan, changed, percent))
 
 
-def _lab_prepare(blueprint, c, layers, sets, percent, soak_s, share, drain_s):
-    from trunkline.targets import lab
+def _lab_prepare(blueprint, layers, sets, percent, soak_s, share, drain_s):
     from trunkline.targets.lab.rollout import prepare
 
-    name = _lab_center(blueprint, None)
-    state = lab.LabState.load(name)
-    if not state or not state.ready:
-        raise UsageError(f"the lab of {name} is not up; run trunkline up {blueprint} first")
-    extra, _ = lab.lab_overrides(c.plan)  # the same scale-down as the lab's up
-    if extra:
-        c = load_center(blueprint, layers, [*(sets or []), *extra])
+    state = _running_lab(blueprint)
+    c, _ = lab_center(blueprint, layers, sets)  # the same scale-down as the lab's up
     return state, c, prepare(state, c, percent, soak_s, share, drain_s)
 
 
 def _lab_run(state, c, run, with_load: bool, load_rate, load_hold, verify: bool, as_json: bool):
-    from trunkline.targets.lab.load import Load, default_load
+    from trunkline.targets.lab.load import Load, default_load, longest_seconds
     from trunkline.targets.lab.rollout import LabRollout
 
     say = (lambda e: None) if as_json else (lambda e: err.print(
@@ -141,10 +135,10 @@ def _lab_run(state, c, run, with_load: bool, load_rate, load_hold, verify: bool,
     try:
         if with_load:
             plan = state.plan()
-            rate, hold, _, why = default_load(plan, None, load_hold)
-            running = Load(state, plan, load_rate or rate, load_hold or hold, 800 - (load_hold or hold), None,
+            rate, hold, _, why = default_load(plan, None, load_hold)  # hold: --load-hold, else the default
+            running = Load(state, plan, load_rate or rate, hold, longest_seconds(hold), None,  # stopped when the rollout ends
                            why if load_rate is None else "asked (--load-rate)").start()
-            time.sleep(min(30.0, load_hold or hold))  # the load is up before the first host changes
+            time.sleep(min(30.0, hold))  # the load is up before the first host changes
         result = LabRollout(state, c.plan, run, say, verify=_verify_hosts(state.center) if verify else None).run()
     except TrunklineError as exc:
         fail(exc, as_json)

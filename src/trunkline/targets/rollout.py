@@ -121,8 +121,6 @@ def order(plan: Plan, changed: dict[str, list[FileChange]], canary_percent: int,
             c.vip = "master" if h.name == master else "backup"
             if c.vip == "master":
                 c.steps = ["hand the VIP to the peer", *c.steps, "take the VIP back"]
-        if h.role != "media":
-            c.canary = False
         out.append(c)
     rank = {"backup": 0, "": 0, "master": 1}
     out.sort(key=lambda c: (ROLE_ORDER[c.role], not c.canary, rank[c.vip], c.site, c.host))

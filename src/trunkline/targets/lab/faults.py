@@ -49,11 +49,12 @@ def kill_program(center: str, host: str, program: str, sig: int = signal.SIGKILL
     return pids
 
 
-def restart_service(state: LabState, plan: Plan, host: Host, name: str) -> Proc:
-    """Start a service again after a fault, as the host's service manager would."""
+def restart_service(state: LabState, plan: Plan, host: Host, name: str, wait: float = 5.0) -> Proc:
+    """Start a service again after a fault, as the host's service manager would (`wait`: seconds a
+    running one gets to stop before SIGKILL)."""
     for p in state.processes:
         if p.host == host.name and p.name == name and alive(p):
-            stop_proc(state, p)
+            stop_proc(state, p, wait=wait)
     state.processes = [p for p in state.processes if not (p.host == host.name and p.name == name)]
     (proc,) = start_host(state, plan, host, only=name)
     return proc
@@ -73,14 +74,20 @@ def dispatcher_flags(center: str, proxy: str) -> dict[str, str]:
     return out
 
 
+def external_counts(state: LabState, host: str) -> dict[str, int]:
+    """A media node's external profile counters (`sofia status profile external`): CALLS-IN,
+    FAILED-CALLS-IN, CALLS-OUT, FAILED-CALLS-OUT, REGISTRATIONS."""
+    rows = [line.split() for line in fs_api(state, host, "sofia status profile external").splitlines()]
+    return {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit()}
+
+
 def answered_calls(center: str, host: str) -> int:
     """Calls a media node has received so far (probes are OPTIONS and not counted). FreeSWITCH: the
     external profile's CALLS-IN since it started. The stand-in: SIPp's INVITE count (written every
     second), summed over restarts (each SIPp run writes its own file)."""
     state = LabState.load(center)
     if state and state.media == "freeswitch":
-        rows = [line.split() for line in fs_api(state, host, "sofia status profile external").splitlines()]
-        return next(int(r[1]) for r in rows if len(r) == 2 and r[0] == "CALLS-IN")
+        return external_counts(state, host)["CALLS-IN"]
     script = 'for f in /tmp/*_counts.csv; do [ -f "$f" ] && head -1 "$f" && tail -1 "$f"; done; true'
     lines = run(in_host(center, host, ["sh", "-c", script]), check=False).stdout.strip().splitlines()
     total = 0

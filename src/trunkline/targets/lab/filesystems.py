@@ -31,10 +31,7 @@ def fill_secrets(state: LabState) -> None:
     """A random value per secret reference of the render (secrets.json, mode 0600), and the placed
     tree: the render with those values filled in by trunkline.deploys.unmark, as apply does, and its
     manifest's digests those of the filled files (what verify compares the hosts' files with)."""
-    manifest = json.loads((state.render_dir() / "manifest.json").read_text())
-    refs = sorted({r for e in manifest["files"] for r in e["secrets"]})
-    _save_secrets(state, {ref: secrets.token_urlsafe(18) for ref in refs})
-    fill_tree(state.render_dir(), state.placed_dir(), state.secrets())
+    fill_tree(state.render_dir(), state.placed_dir(), lab_secret_values(state, state.render_dir()))
 
 
 def lab_secret_values(state: LabState, render: Path) -> dict[str, str]:

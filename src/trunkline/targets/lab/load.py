@@ -131,6 +131,11 @@ def default_load(plan: Plan, trunk: str | None = None, hold_s: float | None = No
     return rate, hold, 2 * hold, why
 
 
+def longest_seconds(hold_s: float) -> float:
+    """The longest time new calls may start for, each held hold_s: a run ends within the caller's MAX_RUN_S."""
+    return MAX_RUN_S - hold_s - ANSWER_TIMEOUT_S - 20
+
+
 def _trunk(plan: Plan, name: str | None):
     t = next((x for x in plan.trunks if x.name == name), None) if name else (plan.trunks[0] if plan.trunks else None)
     if t is None:
@@ -148,7 +153,7 @@ class Load:
             raise LabError(f"--rate {rate:g}: between 0 and {MAX_RATE:g} new calls per second")
         if not 1 <= hold_s <= MAX_HOLD_S:
             raise LabError(f"--hold {hold_s:g}: between 1 and {MAX_HOLD_S} s")
-        longest = MAX_RUN_S - hold_s - ANSWER_TIMEOUT_S - 20
+        longest = longest_seconds(hold_s)
         if not 1 <= seconds <= longest:
             raise LabError(f"--seconds {seconds:g}: between 1 and {longest:g} (a run ends within {MAX_RUN_S} s)")
         first = plan.queues[0] if plan.queues else None

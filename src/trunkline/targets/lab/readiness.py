@@ -71,23 +71,28 @@ def sip_send(from_ns: str, source: str, target: str, message: str, port: int = 5
     return [m for m in proc.stdout.split("\0") if m]
 
 
+def wait_proxy(center: str, plan: Plan, proxy: Host, timeout: float) -> None:
+    """Until Kamailio on `proxy` answers OPTIONS. It answers only its site's trunk peers and media
+    nodes: probe as one of them (a trunk with mutual TLS is answered only over TLS with its
+    certificate, which the lab's carriers lack)."""
+    trunk = next((t for t in plan.trunks if proxy.site in t.sites and not t.tls_verify), None)
+    media = plan.hosts_of(proxy.site, "media")
+    if trunk or not media:
+        ns, src = carrier_ns(center, (trunk or plan.trunks[0]).name), (trunk or plan.trunks[0]).peers[0]
+    else:
+        ns, src = ns_name(center, media[0].name), media[0].address
+    wait_until(f"Kamailio on {proxy.name} answering OPTIONS",
+               lambda: (sip_options(center, ns, src, proxy.address) or "").startswith("SIP/2.0 200"), timeout, 0.3)
+
+
 def wait_ready(state: LabState, plan: Plan, progress: Callable[[str], None] = lambda s: None, timeout: float = 30) -> None:
     c = plan.center
     for site in plan.sites:
         proxies = plan.hosts_of(site.name, "sip-proxy")
         if proxies[0].ha:
             wait_until(f"one VIP holder at {site.name}", lambda: len(vip_holders(c, plan, site.name)) == 1, timeout)
-        # Kamailio answers only the site's trunk peers and media nodes: probe as one of them (a trunk
-        # with mutual TLS is answered only over TLS with its certificate, which the lab's carriers lack)
-        trunk = next((t for t in plan.trunks if site.name in t.sites and not t.tls_verify), None)
-        media = plan.hosts_of(site.name, "media")
-        if trunk or not media:
-            carrier, src = carrier_ns(c, (trunk or plan.trunks[0]).name), (trunk or plan.trunks[0]).peers[0]
-        else:
-            carrier, src = ns_name(c, media[0].name), media[0].address
         for p in proxies:
-            wait_until(f"Kamailio on {p.name} answering OPTIONS",
-                       lambda: (sip_options(c, carrier, src, p.address) or "").startswith("SIP/2.0 200"), timeout, 0.3)
+            wait_proxy(c, plan, p, timeout)
         for m in plan.hosts_of(site.name, "media"):
             _wait_media_node(state, proxies[0], m, timeout)
         progress(f"site {site.name} ready: VIP {site.vip} on {', '.join(vip_holders(c, plan, site.name)) or proxies[0].name}")

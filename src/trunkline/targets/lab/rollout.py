@@ -37,10 +37,11 @@ from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
 from trunkline.targets.lab.agents import rejoin
 from trunkline.targets.lab.filesystems import fill_tree, lab_secret_values, place_files
 from trunkline.targets.lab.media import fs_api
-from trunkline.targets.lab.processes import alive, start_host, stop_proc
-from trunkline.targets.lab.readiness import sip_options, vip_holders, wait_until
+from trunkline.targets.lab.faults import external_counts, restart_service
+from trunkline.targets.lab.processes import alive, stop_proc
+from trunkline.targets.lab.readiness import sip_options, vip_holders, wait_proxy, wait_until
 from trunkline.targets.lab.shell import in_host, run
-from trunkline.targets.lab.state import LabError, LabState, carrier_ns, ns_name
+from trunkline.targets.lab.state import LabError, LabState, ns_name
 from trunkline.targets.rollout import Event, HostChange, RolloutRun, file_changes, order
 
 KAMCMD = ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl"]
@@ -159,12 +160,7 @@ class LabRollout:
             (prev / f"{host.name}.json").write_text(json.dumps(entries, indent=2))
 
     def restart(self, host: Host, program: str) -> None:
-        for p in self.state.processes:
-            if p.host == host.name and p.name == program and alive(p):
-                stop_proc(self.state, p, wait=20)
-        self.state.processes = [p for p in self.state.processes if not (p.host == host.name and p.name == program)]
-        start_host(self.state, self.plan, host, only=program)
-        self.state.save()
+        restart_service(self.state, self.plan, host, program, wait=20)  # FreeSWITCH takes seconds to stop
         self.event(host.name, "restarted", program)
 
     # --- media nodes ---
@@ -228,9 +224,8 @@ class LabRollout:
         return True, f"OPTIONS answered from {', '.join(p.name for p in proxies)}; {len(profiles)} SIP profiles RUNNING"
 
     def _counters(self, node: Host) -> tuple[int, int]:
-        rows = [line.split() for line in fs_api(self.state, node.name, "sofia status profile external").splitlines()]
-        get = lambda key: next((int(r[1]) for r in rows if len(r) == 2 and r[0] == key and r[1].isdigit()), 0)  # noqa: E731
-        return get("CALLS-IN"), get("FAILED-CALLS-IN")
+        counts = external_counts(self.state, node.name)
+        return counts.get("CALLS-IN", 0), counts.get("FAILED-CALLS-IN", 0)
 
     def _soak(self, node: Host, change: HostChange) -> None:
         calls0, failed0 = self._counters(node)
@@ -258,12 +253,15 @@ class LabRollout:
     def _rtpengine_url(self, relay: Host) -> str:
         return f"udp:{relay.address}:2223"
 
-    def _sessions(self, relay: Host) -> int:
+    def _sessions(self, relay: Host) -> int | None:
+        """The relay's own sessions, from its CLI (loopback); None when the CLI does not answer."""
         code = ("import socket,sys\ns=socket.create_connection(('127.0.0.1',int(sys.argv[1])),5)\n"
                 "s.sendall(b'list numsessions\\n');b=b''\nwhile True:\n c=s.recv(4096)\n if not c: break\n b+=c\n"
                 "print(b.decode(errors='replace'))\n")
-        text = run(in_host(self.state.center, relay.name, ["python3", "-c", code, str(RTPENGINE_CLI)]), check=False).stdout
-        for line in text.splitlines():  # "Current sessions own: N"
+        proc = run(in_host(self.state.center, relay.name, ["python3", "-c", code, str(RTPENGINE_CLI)]), check=False)
+        if proc.returncode != 0:
+            return None
+        for line in proc.stdout.splitlines():  # "Current sessions own: N"
             if "own" in line.lower() and line.split()[-1].isdigit():
                 return int(line.split()[-1])
         return 0
@@ -274,11 +272,12 @@ class LabRollout:
         for p in proxies:
             self._kamcmd(p, "rtpengine.enable", url, "0")
         self.event(relay.name, "drained", f"disabled in the rtpengine module of {', '.join(p.name for p in proxies)}")
-        self._wait_calls(relay.name, lambda: self._sessions(relay), "sessions")
+        self._wait_calls(relay.name, lambda: self._sessions(relay) or 0, "sessions")
         self.place(relay, tree, word)
         self.restart(relay, "rtpengine")
         try:
-            wait_until(f"rtpengine on {relay.name} answering its CLI", lambda: self._sessions_answer(relay), PROBE_TIMEOUT_S, 0.3)
+            wait_until(f"rtpengine on {relay.name} answering its CLI", lambda: self._sessions(relay) is not None,
+                       PROBE_TIMEOUT_S, 0.3)
             ok, why = True, "its CLI answers"
         except LabError as exc:
             ok, why = False, str(exc)
@@ -288,10 +287,6 @@ class LabRollout:
         if not ok and not rolling_back:
             self.fail(change, f"{relay.name}: {why}")
 
-    def _sessions_answer(self, relay: Host) -> bool:
-        code = "import socket,sys\nsocket.create_connection(('127.0.0.1',int(sys.argv[1])),2).close()"
-        return run(in_host(self.state.center, relay.name, ["python3", "-c", code, str(RTPENGINE_CLI)]), check=False).returncode == 0
-
     # --- recording stores ---
     def _recording(self, host: Host, change: HostChange, tree: str, word: str, rolling_back: bool) -> None:
         self.place(host, tree, word)
@@ -299,16 +294,8 @@ class LabRollout:
 
     # --- proxy pairs ---
     def _probe_proxy(self, proxy: Host) -> tuple[bool, str]:
-        trunk = next((t for t in self.plan.trunks if proxy.site in t.sites and not t.tls_verify), None)
-        if trunk:
-            ns, src = carrier_ns(self.state.center, trunk.name), trunk.peers[0]
-        else:
-            node = self.plan.hosts_of(proxy.site, "media")[0]
-            ns, src = ns_name(self.state.center, node.name), node.address
         try:
-            wait_until(f"Kamailio on {proxy.name} answering OPTIONS",
-                       lambda: (sip_options(self.state.center, ns, src, proxy.address) or "").startswith("SIP/2.0 200"),
-                       PROBE_TIMEOUT_S, 0.3)
+            wait_proxy(self.state.center, self.plan, proxy, PROBE_TIMEOUT_S)
         except LabError as exc:
             return False, str(exc)
         return True, "OPTIONS answered"
