@@ -32,6 +32,10 @@ class Output:
     owner: str = "root"
     group: str = "root"
     header: bool = True  # False: the file's format has no comments, so no managed-by line (/etc/timezone)
+    # the same bytes on every host of the role at a site (a site's agents and tiers): rendered once
+    # per site, without `host` in the template's context, so a 100,000-seat center renders in
+    # proportion to its seats rather than seats x media nodes
+    site_wide: bool = False
 
     @property
     def target(self) -> str:
@@ -133,7 +137,7 @@ CATALOGUE: dict[str, Role] = {
             Output("freeswitch/etc/freeswitch/autoload_configs/post_load_modules.conf.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/autoload_configs/opus.conf.xml.j2", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/autoload_configs/modules.conf.xml.j2", owner="freeswitch", group="freeswitch"),
-            Output("freeswitch/etc/freeswitch/autoload_configs/callcenter.conf.xml.j2", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/autoload_configs/callcenter.conf.xml.j2", owner="freeswitch", group="freeswitch", site_wide=True),
             Output("freeswitch/etc/freeswitch/sip_profiles/internal.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/sip_profiles/external.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
             Output("freeswitch/etc/freeswitch/dialplan/trunkline.xml.j2", owner="freeswitch", group="freeswitch"),
@@ -142,7 +146,7 @@ CATALOGUE: dict[str, Role] = {
             Output("freeswitch/etc/freeswitch/autoload_configs/shout.conf.xml.j2", when=_mp3, owner="freeswitch", group="freeswitch"),
             Output("recording/etc/tmpfiles.d/trunkline-recordings.conf.j2", when=_recording),
             Output("freeswitch/etc/systemd/system/trunkline-recording-store.service.j2", when=_recording_over_nfs),
-            Output("freeswitch/etc/freeswitch/directory/trunkline.xml.j2", mode="0640", owner="freeswitch", group="freeswitch"),
+            Output("freeswitch/etc/freeswitch/directory/trunkline.xml.j2", mode="0640", owner="freeswitch", group="freeswitch", site_wide=True),
         ),
         deploys=("freeswitch",),
         lab=("freeswitch",),  # trunkline's build (make freeswitch), as its unit runs it; STAND_IN without it

@@ -29,7 +29,7 @@ from trunkline.center import load as load_center
 from trunkline.targets import lab
 from trunkline.targets.lab.agents import PER_POOL, invites, site_agents
 from trunkline.targets.lab.caller import carrier_caller
-from trunkline.targets.lab.media import fs_api
+from trunkline.targets.lab.media import fs_api, log_tail
 
 from shared import EXAMPLES, needs_freeswitch
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (C
 MAX_WAIT_S = 15  # above the agents' wrap-up (10 s): a skilled agent is free again before a caller gives up
 ANNOUNCE_S = 3
 DTMF_AT_S = 3.0  # after answer: the menu's greeting (a 1 s tone in the lab) has played
-HOLD_S = 8.0
+HOLD_S = 12.0  # the queue rings an agent ~0.1 s after the caller joins; once (CI) it took over 4 s
 POLL_S = 0.4
 
 
@@ -95,12 +95,16 @@ def _call_watching(state, plan, caller, digits: str, queue: str, hold_s: float, 
     """One call, polling the site's media nodes while it lasts: (result, {(node, member state, serving agent)},
     what `extra(node, member)` returned for each member seen)."""
     result, seen, notes = [], set(), []
+    # a member left from an earlier call (Abandoned, kept for discard-abandoned-after) is not this call's
+    earlier = {m["session_uuid"] for node in _nodes(plan) for m in _members(state, node, queue, plan.center)}
     call = threading.Thread(target=lambda: result.append(caller.call(dtmf=digits, dtmf_at_s=DTMF_AT_S, hold_s=hold_s)))
     call.start()
     deadline = time.monotonic() + hold_s + 60
     while call.is_alive() and time.monotonic() < deadline:
         for node in _nodes(plan):
             for m in _members(state, node, queue, plan.center):
+                if m["session_uuid"] in earlier:
+                    continue
                 seen.add((node, m["state"], m["serving_agent"]))
                 if extra:
                     notes.append(extra(node, m))
@@ -126,7 +130,8 @@ def test_each_ivr_option_reaches_its_queue_and_a_skilled_agent_answers(center_la
             assert r.answered and r.dtmf_sent.replace("w", "") == digits.replace("w", ""), (digits, r)
             assert seen, f"{digits}: no member ever stood in queue {queue} on {_nodes(plan)}"
             served = {agent for _, st, agent in seen if agent}
-            assert rung and served, (digits, queue, rung, seen)
+            assert rung and served, (digits, queue, rung, seen,
+                                     {n: log_tail(state, n, 40) for n in {node for node, *_ in seen}})
             pools = {agent.rsplit("-", 1)[0] for agent in rung + sorted(served)}
             assert all(skill in skills[p] for p in pools), f"{digits} -> {queue} ({skill}) rang {rung}, served by {served}"
             proven.append(f"{digits.replace('wwww', ' ')} -> {queue}: {', '.join(sorted(served))}")

@@ -116,7 +116,8 @@ def _options(host: str, port: int) -> str:
 @needs_freeswitch
 def test_media_nodes_run_freeswitch_as_its_unit_says_and_answer(acme):
     """FreeSWITCH, not the SIPp stand-in, on every media node: the server unit's command line (the
-    placed /etc/freeswitch, user freeswitch) and an answer to the site proxy's OPTIONS from it."""
+    placed /etc/freeswitch, user freeswitch), its mod_callcenter instance named for the node, and an
+    answer to the site proxy's OPTIONS from it."""
     state, plan = acme
     assert state.media == "freeswitch"
     for node in [h for h in plan.hosts if h.role == "media"]:
@@ -128,6 +129,9 @@ def test_media_nodes_run_freeswitch_as_its_unit_says_and_answer(acme):
                               capture_output=True, text=True, check=True).stdout.strip()
         assert user == "freeswitch", node.name
         assert "FreeSWITCH (Version 1.10.12" in lab.fs_api(state, node.name, "status")
+        # callcenter.conf.xml is the same on every node of the site; each node's instance is its own (vars.xml)
+        loaded = lab.fs_api(state, node.name, "xml_locate configuration configuration name callcenter.conf")
+        assert f'name="cc-instance-id" value="{node.name}"' in loaded, loaded[:400]
         proxy = plan.host(plan.site(node.site).proxies[0])
         message = _options(node.address, MEDIA_SIP_PORT).replace("{src}", proxy.address)
         answer = lab.sip_send(lab.ns_name(plan.center, proxy.name), proxy.address, node.address, message, MEDIA_SIP_PORT)

@@ -107,6 +107,44 @@ def test_failed_template_leaves_the_previous_output_as_it_was(tmp_path, monkeypa
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
 
 
+def test_site_wide_files_are_rendered_once_per_site_and_name_no_host():
+    """A site's agents and tiers (callcenter.conf.xml, the directory) are the same bytes on each of
+    its media nodes: templated once per site (the hosts share one bytes object), and the node's own
+    cc-instance-id comes from vars.xml, which is per node."""
+    plan = load_center(ACME).plan
+    wide = {o.target for o in CATALOGUE["media"].outputs if o.site_wide}
+    assert wide == {"/etc/freeswitch/autoload_configs/callcenter.conf.xml", "/etc/freeswitch/directory/trunkline.xml"}
+    files = render_plan(plan)
+    for site in plan.sites:
+        nodes = [h.name for h in plan.hosts_of(site.name, "media")]
+        for target in wide:
+            copies = [f for f in files if f.host in nodes and f.path == target]
+            assert len(copies) == len(nodes) > 1 and all(f.content is copies[0].content for f in copies), (site.name, target)
+            assert not any(n.encode() in copies[0].content for n in nodes), f"{target} names a node"
+            assert all(f.sha256 == hashlib.sha256(f.content).hexdigest() for f in copies)
+    cc = next(f for f in files if f.path.endswith("callcenter.conf.xml")).content.decode()
+    assert '<param name="cc-instance-id" value="$${trunkline_node}"/>' in cc
+    for f in files:
+        if f.path == "/etc/freeswitch/vars.xml":
+            assert f'<X-PRE-PROCESS cmd="set" data="trunkline_node={f.host}"/>'.encode() in f.content
+
+
+def test_a_site_wide_template_that_reads_the_host_is_refused(tmp_path, monkeypatch):
+    """Rendered once for all the site's nodes, it has no `host` to read: a template that reads one
+    would give every node the first node's value, so it fails to render instead."""
+    import trunkline.render as render
+    from trunkline.roles import Output
+
+    (tmp_path / "freeswitch" / "etc").mkdir(parents=True)
+    (tmp_path / "freeswitch" / "etc" / "node.conf.j2").write_text("{{ header }}\nnode={{ host.name }}\n")
+    monkeypatch.setitem(render.OUTPUTS, "media", (Output("freeswitch/etc/node.conf.j2", site_wide=True),))
+    monkeypatch.setattr(render, "COMMON", ())
+    plan = load_center(ACME).plan
+    node = next(h for h in plan.hosts if h.role == "media")
+    with pytest.raises(RenderError, match="node.conf.j2 for host .*'host' is undefined"):
+        render.render_host(plan, node, render.environment(tmp_path))
+
+
 def test_file_rejected_by_a_program_leaves_the_previous_output_as_it_was(tmp_path, monkeypatch):
     import trunkline.render.check as check
 

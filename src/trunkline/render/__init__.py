@@ -16,6 +16,7 @@ that the apply step resolves on the target; the manifest lists the references ea
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -52,6 +53,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates or TEMPLATES)),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # templates do not change during a run: no stat per file rendered
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -101,15 +103,19 @@ class RenderedFile:
     owner: str
     group: str
     secrets: tuple[str, ...]
+    digest: str = dataclasses.field(default="", repr=False, compare=False)  # sha256, when known (a site-wide file's)
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        return self.digest or hashlib.sha256(self.content).hexdigest()
 
 
-def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -> list[RenderedFile]:
+def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None,
+                site_wide: dict[tuple[str, str], RenderedFile] | None = None) -> list[RenderedFile]:
+    """site_wide: the files of site-wide outputs already rendered in this run, by (template, site)."""
     env = env or environment()
     site: SitePlan = plan.site(host.site)
+    site_wide = {} if site_wide is None else site_wide
     out = []
     for o in OUTPUTS[host.role] + COMMON:
         if not o.when(plan, host):
@@ -117,7 +123,14 @@ def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -
         try:
             tpl = env.get_template(o.template)
             comment = "xml" if o.template.endswith(".xml.j2") else "#"
-            text = tpl.render(plan=plan, host=host, site=site, header=header_for(plan, o.template, comment))
+            context = dict(plan=plan, site=site, header=header_for(plan, o.template, comment))
+            if not o.site_wide:
+                text = tpl.render(host=host, **context)
+            elif (key := (o.template, site.name)) in site_wide:
+                out.append(dataclasses.replace(site_wide[key], host=host.name))
+                continue
+            else:  # no `host`: StrictUndefined refuses a site-wide template that reads it
+                text = tpl.render(**context)
         except jinja2.TemplateError as exc:
             where = f"{getattr(exc, 'filename', None) or o.template}:{getattr(exc, 'lineno', '?')}"
             raise RenderError(f"templates/{o.template} for host {host.name}: {exc} ({where}); fix the template or the plan field it names") from None
@@ -126,6 +139,8 @@ def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None) -
                                      f"host {host.name})") from None
         secrets = tuple(sorted(set(secret_marker.refs_in(text))))
         out.append(RenderedFile(host.name, o.target, o.template, text.encode(), o.mode, o.owner, o.group, secrets))
+        if o.site_wide:  # the hosts of the site share one bytes object and its digest
+            site_wide[key] = out[-1] = dataclasses.replace(out[-1], digest=out[-1].sha256)
     return out
 
 
@@ -163,9 +178,10 @@ def _template_line(exc: BaseException) -> str:
 def render_plan(plan: Plan, hosts: list[str] | None = None) -> list[RenderedFile]:
     env = environment()
     files: list[RenderedFile] = []
+    site_wide: dict[tuple[str, str], RenderedFile] = {}
     for host in plan.hosts:
         if hosts is None or host.name in hosts:
-            files.extend(render_host(plan, host, env))
+            files.extend(render_host(plan, host, env, site_wide))
     return files
 
 
@@ -235,7 +251,8 @@ def replace_dir(tmp: Path, out: Path, *, manifest_path: str = MANIFEST, prefix: 
         return None
     present = _files_under(out)
     listed = listed_files(out, manifest_path, prefix)
-    foreign = sorted(present - (listed or set()) - _files_under(tmp)) if present else []
+    unlisted = present - (listed or set())
+    foreign = sorted(unlisted - _files_under(tmp)) if unlisted else []  # the new tree is walked only when needed
     if foreign:
         why = (f"holds {len(foreign)} file(s) trunkline did not write ({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''})"
                if listed is not None else f"is not a trunkline output folder (no {manifest_path} of trunkline's in it)")
@@ -275,9 +292,12 @@ def write_tree(plan: Plan, files: list[RenderedFile], out: Path, verify: Callabl
     check_output_folder(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        made: set[Path] = set()
         for f in files:
             dest = tmp / f.host / f.path.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in made:  # hosts share folders: one mkdir each (thousands of files at scale)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
             dest.write_bytes(f.content)
             dest.chmod(int(f.mode, 8))
         (tmp / MANIFEST).write_text(json.dumps(manifest(plan, files), indent=2) + "\n")

@@ -287,7 +287,9 @@ def comment(value: object, syntax: str = "#") -> str:
     """Text for a one-line comment: control characters (line breaks included) shown as \\xNN /
     \\uXXXX so the comment stays one line. For XML comments also & < > as entities (FreeSWITCH's
     pre-processor acts on <X-PRE-PROCESS> even inside comments) and no '--'."""
-    text = "".join((f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") if _is_control(c) else c for c in str(value))
+    text = str(value)
+    if not (text.isascii() and text.isprintable()):  # most are: no need to look at each character
+        text = "".join((f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") if _is_control(c) else c for c in text)
     if syntax == "xml":
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         while "--" in text:
