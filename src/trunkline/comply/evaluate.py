@@ -4,17 +4,19 @@
     report = compliance_report(center, ...)       one ControlResult per control, waivers applied
 
 Scopes: blueprint and files controls always run; hosts controls run when a `connect` is given
-(--live), else they are skipped with the reason; cloud controls are skipped until the cloud
-target exists.
+(--live), else they are skipped with the reason; cloud controls read the AWS stack's resources
+from its offline preview (comply/cloud.py), skipped when the blueprint has no AWS site.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 
 from trunkline.center import Center, load
 from trunkline.comply import blueprint as bp_checks
+from trunkline.comply import cloud as cloud_checks
 from trunkline.comply import files as file_checks
 from trunkline.comply import hosts as host_checks
 from trunkline.comply import registry
@@ -22,9 +24,25 @@ from trunkline.comply.findings import Control, ControlResult, Fail, NotApplicabl
 from trunkline.comply.packs import all_packs, select_packs
 
 
-def _evaluate(control: Control, subject: Center, packs: list[Pack], connect) -> ControlResult:
+def _cloud_context(subject: Center) -> cloud_checks.CloudContext | tuple[str, str]:
+    """The AWS stack's resources (the offline preview), or the status every cloud control gets
+    without them: skip when the blueprint has no AWS site, not-evaluated when pulumi-aws is missing."""
+    if not cloud_checks.has_cloud_resources(subject.plan):
+        return "skip", "the blueprint has no AWS site: no cloud resources to check"
+    from trunkline.cloud import CloudToolMissing
+    from trunkline.cloud.mocks import preview
+
+    try:
+        return cloud_checks.CloudContext(subject.plan, preview(subject))
+    except CloudToolMissing as exc:
+        return "not-evaluated", f"the AWS stack could not be read: {exc}"
+
+
+def _evaluate(control: Control, subject: Center, packs: list[Pack], connect, cloud) -> ControlResult:
     if control.applies == "cloud":
-        return ControlResult(control, "skip", reason="cloud resources are not evaluated yet")
+        ctx = cloud()
+        if isinstance(ctx, tuple):
+            return ControlResult(control, ctx[0], reason=ctx[1])
     if control.applies == "hosts":
         if connect is None:
             return ControlResult(control, "skip", reason="live host check: run with --live lab or --live onprem")
@@ -39,7 +57,7 @@ def _evaluate(control: Control, subject: Center, packs: list[Pack], connect) -> 
         if control.applies == "blueprint":
             ctx = bp_checks.BlueprintContext(subject.blueprint, subject.data, subject.positions, subject.source, subject.plan,
                                              packs, all_packs())
-        else:
+        elif control.applies == "files":
             ctx = file_checks.FilesContext(subject.plan, subject.files)
         result = registry.lookup(control.applies, control.check)(ctx, **control.params)
     except Exception as exc:  # a check that breaks on an unforeseen shape must fail the run, and say where
@@ -70,7 +88,8 @@ def compliance_report(subject: Center, pack_ids: list[str] | None = None, waiver
     today = today or dt.date.today()
     packs = select_packs(list(subject.blueprint.spec.compliance), pack_ids)
     waivers = waivers or {}
-    results = [_apply_waiver(_evaluate(c, subject, packs, connect), waivers.get(c.id), today)
+    cloud = functools.cache(lambda: _cloud_context(subject))  # the stack program runs once, if a cloud control asks
+    results = [_apply_waiver(_evaluate(c, subject, packs, connect, cloud), waivers.get(c.id), today)
                for pack in packs for c in pack.controls]
     return Report(center=subject.blueprint.metadata.name, blueprint=subject.source, packs=[p.id for p in packs],
                   results=results, live=live, today=today, strict=strict)

@@ -52,9 +52,10 @@ class Pack:
 
 @dataclass(frozen=True)
 class Place:
-    """Where a failure is: a blueprint field, a line of a rendered file, or a command on a host."""
+    """Where a failure is: a blueprint field, a line of a rendered file, a command on a host, or a
+    cloud resource of the stack (host: its logical name, file: its type)."""
 
-    kind: str  # blueprint | file | host
+    kind: str  # blueprint | file | host | cloud
     file: str = ""  # blueprint file, or the rendered file's path on its host
     line: int = 0  # 1-based; 0 when unknown (a --set value, a whole file)
     column: int = 0
@@ -68,6 +69,8 @@ class Place:
             return f"{where} {self.path}" if self.path else where
         if self.kind == "file":
             return f"{self.host}:{self.file}" + (f":{self.line}" if self.line else "")
+        if self.kind == "cloud":
+            return f"{self.host} ({self.file})"
         return f"{self.host}: {self.command}" if self.command else self.host
 
     def as_dict(self) -> dict:

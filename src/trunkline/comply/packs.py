@@ -14,7 +14,7 @@ controls. Each control names:
     fix       what to change when it fails (a check may give a more precise one)
 
 Loading validates every control against the check registry (registry.py, filled by the check
-modules blueprint.py, files.py and hosts.py, which this module imports for that): a misspelt
+modules blueprint.py, files.py, hosts.py and cloud.py, which this module imports for that): a misspelt
 check or parameter is an error here, not a control that silently never fails.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from trunkline.blueprint.models import parse_duration
-from trunkline.comply import blueprint, files, hosts, registry  # noqa: F401  (the check modules fill the registry)
+from trunkline.comply import blueprint, cloud, files, hosts, registry  # noqa: F401  (the check modules fill the registry)
 from trunkline.comply.findings import Control, Pack
 from trunkline.errors import UsageError
 
@@ -57,14 +57,13 @@ def _control(raw: dict, pack: str, where: str) -> Control:
             raise PackError(f"{where}: {cid}: {key} {raw[key]!r} is not one of {', '.join(allowed)}")
     params = dict(raw.get("params") or {})
     checks = registry.checks(raw["applies"])
-    if raw["applies"] != "cloud":  # cloud resources: no checks yet; such controls are reported as skipped
-        fn = checks.get(raw["check"])
-        if fn is None:
-            raise PackError(f"{where}: {cid}: no {raw['applies']} check named {raw['check']!r}; known: {', '.join(sorted(checks))}")
-        accepted = set(inspect.signature(fn).parameters)
-        bad = set(params) - accepted
-        if bad:
-            raise PackError(f"{where}: {cid}: check {raw['check']} takes no parameter {sorted(bad)}")
+    fn = checks.get(raw["check"])
+    if fn is None:
+        raise PackError(f"{where}: {cid}: no {raw['applies']} check named {raw['check']!r}; known: {', '.join(sorted(checks))}")
+    accepted = set(inspect.signature(fn).parameters)
+    bad = set(params) - accepted
+    if bad:
+        raise PackError(f"{where}: {cid}: check {raw['check']} takes no parameter {sorted(bad)}")
     return Control(id=cid, pack=pack, title=raw["title"], severity=raw["severity"], citation=raw["citation"],
                    applies=raw["applies"], check=raw["check"], fix=raw["fix"], kind=raw.get("kind", "requirement"),
                    why=raw.get("why", ""), params=params)
