@@ -24,4 +24,9 @@ class CloudToolMissing(CloudError):
     exit_code = 2
 
 
+def aws_sites(plan) -> list:
+    """The sites the AWS stack deploys (kind: cloud, provider: aws); here, without pulumi, for comply too."""
+    return [s for s in plan.sites if s.kind == "cloud" and s.provider == "aws"]
+
+
 INSTALL_HINT = "install the cloud extra: pip install 'trunkline[cloud]' (or make test, which installs it)"

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trunkline.cloud import CloudError, userdata
+from trunkline.cloud import CloudError, aws_sites, userdata
 from trunkline.plan.topology import FREESWITCH_RTP_PORTS, RTP_PORTS, SIP_TLS_PORT, Plan, SitePlan
 
 ANYWHERE = "0.0.0.0/0"
@@ -72,10 +72,6 @@ class StackConfig:
         return cls(domain=cfg.get("domain") or None, zone_id=cfg.get("zoneId") or None,
                    onprem_gateway=cfg.get("onpremGateway") or None, ami=cfg.get("ami") or None,
                    instance_types=cfg.get_object("instanceTypes") or {})
-
-
-def aws_sites(plan: Plan) -> list[SitePlan]:
-    return [s for s in plan.sites if s.kind == "cloud" and s.provider == "aws"]
 
 
 def log_retention(days: int) -> int:

@@ -41,6 +41,11 @@ def _whole(value):
     return value
 
 
+def bucket_name(name: str, inputs: dict) -> str:
+    """A bucket's name: as the program gave it, else the one the mocks make up (AWS adds a random suffix)."""
+    return inputs.get("bucket") or f"{name}-0000000"
+
+
 def _mocks_class():
     import pulumi
 
@@ -65,7 +70,7 @@ def _mocks_class():
             service = typ.split(":")[1].split("/")[0]
             state = {**inputs, "id": rid, "arn": f"arn:aws:{service}:{region}:{ACCOUNT}:{name}"}
             if typ == "aws:s3/bucket:Bucket":
-                bucket = inputs.get("bucket") or f"{name}-0000000"
+                bucket = bucket_name(name, inputs)
                 state |= {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
                 rid = bucket
             elif typ == "aws:ec2/eip:Eip":

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 
 from trunkline.blueprint.models import parse_duration
+from trunkline.cloud.mocks import bucket_name
 from trunkline.comply import registry
 from trunkline.comply.findings import Fail, NotApplicable, Place
 from trunkline.plan.topology import Plan
@@ -22,11 +23,6 @@ check = registry.check("cloud")
 Result = list[Fail] | NotApplicable
 
 BUCKET = "s3/bucket:Bucket"
-
-
-def has_cloud_resources(plan: Plan) -> bool:
-    """The blueprint has something the AWS stack makes: an AWS site (recordings in S3 go with it)."""
-    return any(s.kind == "cloud" and s.provider == "aws" for s in plan.sites)
 
 
 @dataclass
@@ -40,7 +36,7 @@ class CloudContext:
 
     def attached(self, token: str, bucket) -> list:
         """The resources of type `token` that name the bucket (the stack links them by its name)."""
-        name = bucket.properties.get("bucket") or f"{bucket.name}-0000000"  # the mocks' name for an unnamed bucket
+        name = bucket_name(bucket.name, bucket.properties)
         return [r for r in self.of(token) if r.properties.get("bucket") == name]
 
     def key(self, arn: str):

@@ -15,6 +15,7 @@ import functools
 from pathlib import Path
 
 from trunkline.center import Center, load
+from trunkline.cloud import aws_sites
 from trunkline.comply import blueprint as bp_checks
 from trunkline.comply import cloud as cloud_checks
 from trunkline.comply import files as file_checks
@@ -27,7 +28,7 @@ from trunkline.comply.packs import all_packs, select_packs
 def _cloud_context(subject: Center) -> cloud_checks.CloudContext | tuple[str, str]:
     """The AWS stack's resources (the offline preview), or the status every cloud control gets
     without them: skip when the blueprint has no AWS site, not-evaluated when pulumi-aws is missing."""
-    if not cloud_checks.has_cloud_resources(subject.plan):
+    if not aws_sites(subject.plan):
         return "skip", "the blueprint has no AWS site: no cloud resources to check"
     from trunkline.cloud import CloudToolMissing
     from trunkline.cloud.mocks import preview

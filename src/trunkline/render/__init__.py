@@ -120,17 +120,16 @@ def render_host(plan: Plan, host: Host, env: jinja2.Environment | None = None,
     for o in OUTPUTS[host.role] + COMMON:
         if not o.when(plan, host):
             continue
+        key = (o.template, site.name)
+        if o.site_wide and key in site_wide:
+            out.append(dataclasses.replace(site_wide[key], host=host.name))
+            continue
         try:
             tpl = env.get_template(o.template)
             comment = "xml" if o.template.endswith(".xml.j2") else "#"
             context = dict(plan=plan, site=site, header=header_for(plan, o.template, comment))
-            if not o.site_wide:
-                text = tpl.render(host=host, **context)
-            elif (key := (o.template, site.name)) in site_wide:
-                out.append(dataclasses.replace(site_wide[key], host=host.name))
-                continue
-            else:  # no `host`: StrictUndefined refuses a site-wide template that reads it
-                text = tpl.render(**context)
+            # a site-wide file has no `host`: StrictUndefined refuses a template that reads it
+            text = tpl.render(**context) if o.site_wide else tpl.render(host=host, **context)
         except jinja2.TemplateError as exc:
             where = f"{getattr(exc, 'filename', None) or o.template}:{getattr(exc, 'lineno', '?')}"
             raise RenderError(f"templates/{o.template} for host {host.name}: {exc} ({where}); fix the template or the plan field it names") from None
