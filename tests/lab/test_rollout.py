@@ -144,7 +144,7 @@ def test_a_full_rollout_under_load_drops_no_call(acme, tmp_path):
     assert report.attempted > 50 and report.dropped == 0, (report.failures, report.drops)
     moves = [e["at"] for e in run["events"] if e["host"] == "sh-dc1-sip1" and e["what"] in ("VIP handed over", "VIP back")]
     failed = [r for r in load.results if not r.answered]
-    assert len(failed) <= len(moves) == 2, report.failures
+    assert len(failed) <= len(moves) == 2, _failed_calls_story(state, load, failed, run["events"])
     for r in failed:
         assert r.sip_status == 503 and any(m - 8 <= r.ended_at <= m + 3 for m in moves), (r, moves)
     assert report.rtp["calls_without_audio"] == 0
@@ -155,6 +155,22 @@ def test_a_full_rollout_under_load_drops_no_call(acme, tmp_path):
     assert "Asia/Tokyo" in dialplan
     result = verify_lab(state.center, None, echo=False)
     assert result.ok, result.output[-3000:]
+
+
+def _failed_calls_story(state, load, failed, events) -> str:
+    """What a reader of a red run needs: each failed call against the rollout's events around it,
+    and what the site's proxies logged (the lab's logs go with the lab)."""
+    lines = []
+    for r in failed:
+        near = [f"{e['at'] - r.ended_at:+.2f}s {e['host']} {e['what']}" for e in events if abs(e["at"] - r.ended_at) <= 10]
+        lines.append(f"failed {r.uuid} {r.sip_status} {r.hangup_cause} {r.disposition} at {r.ended_at:.2f}: {near}")
+    lines += [f"caller: {x}" for x in load.failure_log[-120:]]
+    for host in ("sh-dc1-sip1", "sh-dc1-sip2"):
+        log = state.dir / "logs" / f"{host}.kamailio.log"
+        if log.exists():
+            tail = [x for x in log.read_text(errors="replace").splitlines() if "INFO" not in x][-40:]
+            lines += [f"{host}: {x}" for x in tail]
+    return "\n".join(lines)
 
 
 def test_a_canary_that_refuses_calls_is_rolled_back(acme, tmp_path):

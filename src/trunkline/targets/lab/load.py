@@ -173,6 +173,7 @@ class Load:
                     f"{'SRTP ' + SRTP_SUITE if srtp else 'plain RTP'}, G.711 both ways (a 1 kHz tone out)"),
             rate=rate, hold_s=hold_s, seconds=seconds, chosen=chosen)
         self.results: list[CallResult] = []
+        self.failure_log: list[str] = []  # the caller's log lines of the calls that failed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._caller = None
@@ -200,6 +201,10 @@ class Load:
                 caller.stream(self.report.rate, self.report.seconds, self.results.append, stop=self._stop,
                               hold_s=self.report.hold_s, answer_timeout_s=ANSWER_TIMEOUT_S,
                               media_timeout_s=MEDIA_TIMEOUT_S)
+                # why the failed calls failed, in the caller's own words: its log goes with it
+                failed = {r.uuid for r in self.results if not r.answered}
+                if failed:
+                    self.failure_log = [x for x in caller.log.splitlines() if any(u in x for u in failed)][-300:]
         except BaseException as exc:  # noqa: BLE001: handed to the thread that joins
             self._error = exc
         finally:
