@@ -74,6 +74,12 @@ def context(a: Answers, file: str) -> dict:
         role = "primary" if i % 2 == 0 else "standby"
         sites.append({"name": f"{'dc' if kind == 'onprem' else 'cloud'}{i + 1}", "kind": kind, "role": role,
                       "provider": "aws" if kind == "cloud" else None, "cidr": f"10.{20 + i}.0.0/24"})
+    # which primaries each standby takes over: one standby all of them, else the primary before it
+    standbys = [s for s in sites if s["role"] == "standby"]
+    for i, s in enumerate(sites):
+        if s["role"] == "standby":
+            s["standby_for"] = ([p["name"] for p in sites if p["role"] == "primary"] if len(standbys) == 1
+                                else [sites[i - 1]["name"]])
     if a.seats is None:
         per_pool = ["auto"] * len(queues)
     else:

@@ -312,8 +312,8 @@ def callcenter(plan: Plan, host=None) -> ET.Element:
 
 
 def site_agents(plan: Plan, site: str) -> list[str]:
-    serving = plan.site(site).mirrors or site  # a standby site serves the primary's agents after failover
-    return [f"{s.pool}-{i:04d}" for s in plan.seats if s.site == serving for i in range(1, s.agents + 1)]
+    serving = plan.site(site).covers or [site]  # a standby site serves its primaries' agents after failover
+    return [f"{s.pool}-{i:04d}" for s in plan.seats if s.site in serving for i in range(1, s.agents + 1)]
 
 
 def test_callcenter_has_one_queue_per_blueprint_queue():
@@ -359,12 +359,13 @@ def test_hosted_pools_log_in_here_like_our_own_seats():
     assert [n for n in names if n.startswith("rented-")] == [f"rented-{i:04d}" for i in range(1, 6)]
 
 
-def test_standby_media_carries_the_agents_of_the_primary_it_mirrors():
+def test_standby_media_carries_the_agents_of_the_primary_it_covers():
     plan = acme()
     standby = next(s for s in plan.sites if s.role == "standby")
     node = next(h for h in plan.hosts if h.site == standby.name and h.role == "media")
     names = [a.get("name") for a in callcenter(plan, node).find("agents").iter("agent")]
-    assert names and names == site_agents(plan, standby.mirrors)
+    assert standby.covers == ["sh-dc1"]
+    assert names and names == site_agents(plan, "sh-dc1")
 
 
 def test_every_agent_of_the_site_has_a_tier_for_each_matching_queue():

@@ -26,7 +26,7 @@ def test_the_suite_expects_what_each_media_nodes_files_say(path, tmp_path):
         assert fs["profiles"] == {"external": f"sip:mod_sofia@{host.address}:5080", "internal": f"sip:mod_sofia@{host.address}:5060"}
         assert fs["queues"] == [q["name"] for q in plan.queues]
         site = plan.site(host.site)
-        pools = [p for p in plan.seats if p.site == (site.mirrors or site.name)]
+        pools = [p for p in plan.seats if p.site in (site.covers or [site.name])]
         assert fs["agents"] == sum(p.agents for p in pools)
         assert fs["tiers"] == {q["name"]: sum(p.agents for p in pools if q["skill"] in p.skills) for q in plan.queues}
         assert fs["event_socket_port"] == 8021

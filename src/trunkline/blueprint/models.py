@@ -497,6 +497,11 @@ class Site(_Model):
     ssh: Ssh | None = None
     edge: CloudEdge | None = Field(None, description="cloud sites: how callers reach the SIP proxies (default: an "
                                    "elastic IP open only to the trunks' peers)")
+    standby_for: list[Name] = Field(default_factory=list, max_length=32, description=(
+        "a standby site: the primary sites it takes over in a disaster (their DR route and their agents). "
+        "Default, with one standby: every primary; with several standbys each names its own"))
+    standby_sizing: Literal["sum", "largest"] = Field("sum", description=(
+        "a standby that covers several primaries: sized for all of them at once (sum) or for the largest one"))
 
 
 class MenuOption(_Model):
@@ -646,6 +651,7 @@ def cross_check(center: Blueprint) -> list[tuple[Loc, str, str]]:
         if site.edge and site.kind != "cloud":
             out.append((("spec", "sites", i, "edge"), "edge describes a cloud site's public address, but this site is on-prem",
                         "drop edge or set kind: cloud"))
+    out.extend(_standby_pairing(spec))
     nets = [(i, ipaddress.ip_network(s.network.cidr)) for i, s in enumerate(spec.sites) if s.network]
     for a, (i, net) in enumerate(nets):
         for j, other in nets[a + 1:]:
@@ -680,6 +686,37 @@ def cross_check(center: Blueprint) -> list[tuple[Loc, str, str]]:
         out.append((("spec", "recording", "storage", "worm"), "WORM (object lock) needs object storage", "set kind: s3 or oss, or worm: false"))
     return out
 
+
+
+def _standby_pairing(spec: Spec) -> list[tuple[Loc, str, str]]:
+    """standby_for names primaries, only on standby sites, each primary at most once; with several
+    standbys every one names what it covers (no guessing which primary goes where)."""
+    out: list[tuple[Loc, str, str]] = []
+    roles = {s.name: s.role for s in spec.sites}
+    primaries = ", ".join(n for n, r in roles.items() if r == "primary")
+    standbys = [(i, s) for i, s in enumerate(spec.sites) if s.role == "standby"]
+    covered: dict[str, str] = {}
+    for i, site in enumerate(spec.sites):
+        if site.standby_for and site.role != "standby":
+            out.append((("spec", "sites", i, "standby_for"), f"site {site.name} is {site.role}; only a standby site takes over others",
+                        "drop standby_for or set role: standby"))
+            continue
+        for j, name in enumerate(site.standby_for):
+            where = ("spec", "sites", i, "standby_for", j)
+            if roles.get(name) != "primary":
+                what = f"site {name!r} is not defined" if name not in roles else f"site {name} is {roles[name]}, not primary"
+                out.append((where, what, f"name primary sites: {primaries}"))
+            elif name in covered:
+                out.append((where, f"primary {name} is already taken over by standby {covered[name]}",
+                            "give each primary one standby"))
+            else:
+                covered[name] = site.name
+    if len(standbys) > 1:
+        for i, site in standbys:
+            if not site.standby_for:
+                out.append((("spec", "sites", i, "standby_for"), f"with {len(standbys)} standby sites, standby {site.name} "
+                            "does not say which primaries it takes over", f"list them, e.g. standby_for: [{primaries.split(', ')[0]}]"))
+    return out
 
 
 def _totals(spec: Spec) -> list[tuple[Loc, str, str]]:

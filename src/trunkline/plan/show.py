@@ -63,7 +63,7 @@ def show_plan(plan: Plan, console: Console) -> None:
 
     t = Table("site", "kind", "role", "network", "VIP", "seats", "calls", "media", "bandwidth", "edge calls/s", title="sites")
     for site in plan.sites:
-        t.add_row(site.name, site.kind + (f" ({site.provider})" if site.provider else ""), site.role, site.cidr, site.vip,
+        t.add_row(site.name, site.kind + (f" ({site.provider})" if site.provider else ""), site.role + (f" for {', '.join(site.covers)}" if site.covers else ""), site.cidr, site.vip,
                   str(site.seats), str(site.concurrent_calls), f"{site.media_nodes} x {site.calls_per_node}",
                   f"{site.bandwidth_kbps / 1000:.1f} Mbit/s",
                   f"{site.edge_cps} (-m {site.kamailio_shm_mb})")

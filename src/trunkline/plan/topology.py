@@ -8,8 +8,10 @@ Layout rules (written here once, shown by `trunkline plan`):
     one rtpengine per proxy (none with `sip_proxy.media_relay: none`), its media nodes, and a
     recording store when recordings are kept on a file system (local/nfs; object storage needs
     no host);
-  * traffic splits over primary and burst sites by their seats; a standby site mirrors the
-    largest primary so it can take over all of it (DR);
+  * traffic splits over primary and burst sites by their seats; a standby site is sized for the
+    primaries it takes over (sites[].standby_for; one standby covers every primary by default):
+    their sum, or the largest with standby_sizing: largest. Each primary's DR dispatcher set is
+    its standby's media;
   * auto trunk channels: Erlang B on the busy-hour traffic at the trunk's grade of service,
     shared evenly by the auto trunks; auto media nodes: ceil(site calls / calls_per_node) + 1;
   * addresses from the site CIDR: .1 gateway, .2 VIP, hosts from .10 in the order
@@ -154,7 +156,7 @@ class SitePlan(_Data):
     kamailio_tcp_children: int
     kamailio_shm_mb: int
     kamailio_pkg_mb: int
-    mirrors: str | None = None  # a standby site: the primary whose load and agents it takes over
+    covers: list[str] = []  # a standby site: the primaries whose calls and agents it takes over in a disaster
     ssh: SshPlan | None = None  # on-prem sites: how targets reach the hosts
 
     @computed_field  # in the plan's JSON too: templates rendered elsewhere (benchmarks: ansible-core) see it
@@ -305,6 +307,15 @@ def _site_network(site: Site, index: int, taken: list[ipaddress.IPv4Network]) ->
     raise PlanError(f"site {site.name}: no free /24 for an automatic network; set spec.sites[{index}].network.cidr")
 
 
+def standby_cover(spec) -> dict[str, list[str]]:
+    """Standby site -> the primaries it takes over: as each declares (standby_for), or with one
+    standby that declares none, every primary (the blueprint's validation refuses the rest)."""
+    standbys = [s for s in spec.sites if s.role == "standby"]
+    if len(standbys) == 1 and not standbys[0].standby_for:
+        return {standbys[0].name: [s.name for s in spec.sites if s.role == "primary"]}
+    return {s.name: list(s.standby_for) for s in standbys}
+
+
 def _trunk_loads(spec, primary: str, share: dict[str, float], traffic: float, warnings: list[str]) -> list[float]:
     """Each trunk's busy-hour traffic in Erlangs. A site's calls (its share of `traffic`) come in over the
     trunks that end there, split by their weights; a standby's trunks are sized for the primary it takes
@@ -351,7 +362,7 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             f"the cost for {seats_total} seats; lower the fixed counts or raise spec.forecast.peak_calls_per_hour"
         )
 
-    # traffic per site by seats; a standby mirrors the largest primary
+    # traffic per site by seats; a standby is sized for the primaries it covers (their sum, or the largest)
     primary = next(s for s in spec.sites if s.role == "primary")
     active_seats = {s.name: 0 for s in spec.sites}
     for sp in seats:
@@ -361,10 +372,11 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
     share = {s.name: active_seats[s.name] / serving_seats for s in serving}
     if not any(share.values()):
         share[primary.name] = 1.0
-    biggest_primary = max((s for s in spec.sites if s.role == "primary"), key=lambda s: (share.get(s.name, 0), s.name))
+    covers = standby_cover(spec)
     for s in spec.sites:
         if s.role == "standby":
-            share[s.name] = share[biggest_primary.name]
+            shares = [share.get(p, 0) for p in covers[s.name]]
+            share[s.name] = (sum(shares) if s.standby_sizing == "sum" else max(shares, default=0))
         if s.role != "standby" and active_seats[s.name] == 0 and share.get(s.name, 0) == 0:
             warnings.append(f"site {s.name} is {s.role} but no seat pool sits there; it is sized for 0 calls")
 
@@ -424,6 +436,13 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             warnings.append(f"site {site.name} has no network.cidr; it was given {net}")
         concurrent = math.ceil(channels_total * share[site.name] - 1e-9)
         n_media = site.media.nodes if site.media.nodes != "auto" else sizing.media_nodes(concurrent, site.media.calls_per_node)
+        if site.media.nodes != "auto" and n_media * site.media.calls_per_node < concurrent:
+            # the same for any site; for a standby, what it must carry is what it takes over
+            carries = (f"takes over {', '.join(covers[site.name])} with {concurrent} calls at once" if site.role == "standby"
+                       else f"carries {concurrent} calls at once")
+            warnings.append(f"site {site.name} {carries}, but its {n_media} media nodes of {site.media.calls_per_node} calls "
+                            f"hold {n_media * site.media.calls_per_node}; set spec.sites[{idx}].media.nodes to "
+                            f"{sizing.media_nodes(concurrent, site.media.calls_per_node)} or auto")
         pair = site.sip_proxy.ha == "pair"
         edge_cps = site.sip_proxy.max_cps if site.sip_proxy.max_cps != "auto" else max(100, math.ceil(10 * fc.peak_calls_per_hour / 3600))
         shm, pkg = _kamailio_memory_mb(concurrent, edge_cps)
@@ -466,26 +485,28 @@ def build_plan(center: Blueprint, source: str = "<blueprint>") -> Plan:
             media=[n for n, r in names if r == "media"], recording=[n for n, r in names if r == "recording"],
             dispatcher_sets=[], edge_cps=edge_cps, sip_packets_per_source=per_source,
             kamailio_children=children, kamailio_tcp_children=tcp_children, kamailio_shm_mb=shm, kamailio_pkg_mb=pkg,
-            mirrors=biggest_primary.name if site.role == "standby" else None,
+            covers=covers.get(site.name, []),
             ssh=SshPlan(**site.ssh.model_dump()) if site.ssh else None,
         ))
 
-    # dispatcher: set <site index + 1> = the site's own media; primaries also get the standby's media as DR set
+    # dispatcher: set <site index + 1> = the site's own media; a primary also gets its standby's media as DR set
     sets: list[DispatcherSet] = []
-    standby = [s for s in spec.sites if s.role == "standby"]
+    standby_of = {p: sb for sb, ps in covers.items() for p in ps}
     for idx, site in enumerate(spec.sites):
         media = site_media[site.name]
         weight = max(1, 100 // max(1, len(media)))
         sets.append(DispatcherSet(id=idx + 1, site=site.name, purpose="local", destinations=[
             Destination(host=h.name, uri=f"sip:{h.address}:{MEDIA_SIP_PORT}", weight=weight, priority=0) for h in media]))
     for idx, site in enumerate(spec.sites):
-        if site.role == "primary":
-            for sb in standby:
-                media = site_media[sb.name]
-                weight = max(1, 100 // max(1, len(media)))
-                sets.append(DispatcherSet(id=100 + idx + 1, site=site.name, purpose=f"dr:{sb.name}", destinations=[
-                    Destination(host=h.name, uri=f"sip:{h.address}:{MEDIA_SIP_PORT}", weight=weight, priority=0) for h in media]))
-                break  # one DR set per primary: the first standby
+        if site.role == "primary" and site.name in standby_of:
+            sb = standby_of[site.name]
+            media = site_media[sb]
+            weight = max(1, 100 // max(1, len(media)))
+            sets.append(DispatcherSet(id=100 + idx + 1, site=site.name, purpose=f"dr:{sb}", destinations=[
+                Destination(host=h.name, uri=f"sip:{h.address}:{MEDIA_SIP_PORT}", weight=weight, priority=0) for h in media]))
+        elif site.role == "primary" and covers:
+            warnings.append(f"primary {site.name} has no standby: no standby site names it in standby_for, so its calls have "
+                            "no disaster-recovery route; add it to a standby's standby_for")
     sites = [s.model_copy(update={"dispatcher_sets": [d.id for d in sets if d.site == s.name]}) for s in sites]
 
     daily = fc.daily_calls if fc.daily_calls is not None else round(fc.peak_calls_per_hour * 10)

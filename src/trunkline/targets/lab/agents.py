@@ -12,8 +12,8 @@ address of the site's network that no host, VIP or gateway uses. In it:
     Waiting. Each media node has its own mod_callcenter in the lab (no shared database), so
     every node gets every agent.
 
-The pools are those of callcenter.conf.xml: the site's own, or those of the primary a standby
-site mirrors. The other agents of the rendered configuration stay Logged Out.
+The pools are those of callcenter.conf.xml: the site's own, or those of the primaries a
+standby site covers. The other agents of the rendered configuration stay Logged Out.
 Limit: one password for all agents (the rendered directory's; see directory/trunkline.xml).
 
 Prompts: the sounds the node's files name (the center's greetings, FreeSWITCH's stock prompts)
@@ -51,9 +51,9 @@ def agents_ns(center: str, site: str) -> str:
 def site_agents(plan: Plan, site: str, per_pool: int = PER_POOL) -> dict[str, list[str]]:
     """Pool -> the first `per_pool` agent names of the pools the site's media nodes serve
     (named as callcenter.conf.xml names them)."""
-    serving = plan.site(site).mirrors or site
+    serving = plan.site(site).covers or [site]
     return {s.pool: [f"{s.pool}-{i:04d}" for i in range(1, min(per_pool, s.agents) + 1)]
-            for s in plan.seats if s.site == serving}
+            for s in plan.seats if s.site in serving}
 
 
 def free_address(plan: Plan, site: str) -> str:
