@@ -10,6 +10,9 @@ calls with SRTP audio from carrier-a's caller, every call recorded (the blueprin
     VIP is back on the master, and verify is green;
   * a canary whose new files make it refuse calls is caught in its soak and every changed host goes
     back to its previous files; verify is green on them afterwards;
+  * drills (trunkline drill): the master proxy crashes under load (the VIP moves, no call is dropped,
+    the objectives are reported, the lab is restored); a media node is lost (only the calls on it
+    are dropped, the dispatcher takes it out and back); a scenario the lab cannot run is refused;
   * last, a media node dies under load: its calls are reported as dropped (media stopped), not as
     completed, and the calls placed afterwards go to the other node.
 
@@ -209,6 +212,55 @@ def test_a_canary_that_refuses_calls_is_rolled_back(acme, tmp_path):
     assert report.dropped == 0, report.drops
     verified = verify_lab(state.center, None, echo=False)
     assert verified.ok, verified.output[-3000:]
+
+
+def _drill(scenario: str, *extra: str):
+    cli = subprocess.run([sys.executable, "-m", "trunkline.cli", "drill", str(ACME), "--scenario", scenario, "--load", "2,8",
+                          "--watch", "10s", "--json", *extra], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    body = json.loads(cli.stdout)
+    (run,) = body["drills"]
+    return cli.returncode, run, cli.stderr
+
+
+def test_a_proxy_master_crash_drill_moves_the_vip_drops_no_call_and_reports_the_objectives(acme, tmp_path):
+    plan = acme.plan()
+    master = plan.hosts_of(plan.trunks[0].sites[0], "sip-proxy")[0]
+    rc, run, stderr = _drill("proxy-master-crash", "--junit", str(tmp_path / "drill.xml"))
+    assert rc == 0 and run["outcome"] == "met", (run, stderr[-2000:])
+    what = [e["what"] for e in run["events"]]
+    assert what[:4] == ["load started", "steady", "fault injected", "detected"], what
+    assert "restored" in what and "first call established after the fault" in what
+    assert run["host"] == master.name and "the VIP on the backup" in run["events"][3]["detail"]
+    # the calls' media never passes through the proxy: none of the calls up is lost; a call in setup
+    # at the crash may fail (its TLS connection was to the master), after which calls succeed again
+    assert run["dropped"] == 0 and run["failed"] <= 2, run["load"]["failures"]
+    assert run["rto_s"] is not None and run["rto_s"] <= run["objectives"]["rto"]["declared_s"]
+    assert run["objectives"]["rto"]["met"] is True
+    assert run["objectives"]["rpo"]["met"] is None and "not measured" in run["objectives"]["rpo"]["note"]
+    assert lab.vip_holders(plan.center, plan, master.site) == [master.name]  # restored: the master holds the VIP again
+    junit = (tmp_path / "drill.xml").read_text()
+    assert '<testcase classname="acme-bank" name="proxy-master-crash"' in junit and "<failure" not in junit
+
+
+def test_a_media_node_loss_drill_drops_only_the_calls_that_were_on_it(acme):
+    plan = acme.plan()
+    node = plan.hosts_of(plan.trunks[0].sites[0], "media")[0]
+    rc, run, stderr = _drill("media-node-loss")
+    assert rc == 0 and run["outcome"] == "met", (run, stderr[-2000:])
+    assert run["host"] == node.name and run["in_flight"] is not None
+    detected = next(e for e in run["events"] if e["what"] == "detected")
+    assert "inactive in every dispatcher" in detected["detail"]
+    # a call on the lost node loses its media (two channels when an agent took it); no other call is lost
+    assert run["dropped_after_fault"] <= run["in_flight"], run
+    assert set(run["load"]["drops"]) <= {f"media stopped (no RTP for {MEDIA_TIMEOUT_S:g} s)"}, run["load"]["drops"]
+    uri = f"sip:{node.address}:5080"
+    assert all(lab.dispatcher_flags(plan.center, p.name).get(uri) == "AP" for p in plan.hosts_of(node.site, "sip-proxy"))
+
+
+def test_a_drill_the_lab_cannot_run_is_refused_with_the_reason(acme):
+    cli = subprocess.run([sys.executable, "-m", "trunkline.cli", "drill", str(ACME), "--scenario", "site-loss"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert cli.returncode == 2 and "carrier edge" in cli.stderr
 
 
 def test_a_media_node_lost_under_load_shows_as_dropped_calls(acme):

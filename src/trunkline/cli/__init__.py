@@ -3,7 +3,7 @@
 Exit codes: 0 ok, 1 a check or a program failed, 2 bad input (blueprint, arguments).
 Every command has --json for machines; tables (rich) are for people.
 
-One module per command group (blueprint, render, lab, rollout, cost, comply, onprem, cloud), each command a thin
+One module per command group (blueprint, render, lab, rollout, drill, cost, comply, onprem, cloud), each command a thin
 function: it parses options, calls the library and prints through `output` (tables, --json, errors,
 exit codes). `options` holds the arguments many commands share.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from trunkline.cli import blueprint, cloud, comply, cost, lab, onprem, render, rollout
+from trunkline.cli import blueprint, cloud, comply, cost, drill, lab, onprem, render, rollout
 
 app = typer.Typer(
     name="trunkline",
@@ -32,7 +32,7 @@ COMMANDS = (
     blueprint.validate, blueprint.init, blueprint.schema, blueprint.plan,
     render.render, render.check,
     blueprint.size,
-    lab.up, lab.down, lab.verify, lab.status, lab.call, lab.load, rollout.rollout,
+    lab.up, lab.down, lab.verify, lab.status, lab.call, lab.load, rollout.rollout, drill.drill,
     cost.cost, cost.report, cost.diagram,
     comply.comply,
     onprem.inventory, onprem.apply, onprem.drift,

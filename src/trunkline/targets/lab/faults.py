@@ -96,3 +96,27 @@ def answered_calls(center: str, host: str) -> int:
         total += int(row.get("1_INVITE_Recv", 0) or 0)
     return total
 
+
+
+RTPENGINE_CLI = 9900  # listen-cli of the rendered rtpengine.conf (loopback)
+
+
+def relay_sessions(center: str, relay: str) -> int | None:
+    """A relay's own sessions (calls it carries), from rtpengine's CLI on its loopback; None when the CLI does not answer."""
+    code = ("import socket,sys\ns=socket.create_connection(('127.0.0.1',int(sys.argv[1])),5)\n"
+            "s.sendall(b'list numsessions\\n');b=b''\nwhile True:\n c=s.recv(4096)\n if not c: break\n b+=c\n"
+            "print(b.decode(errors='replace'))\n")
+    proc = run(in_host(center, relay, ["python3", "-c", code, str(RTPENGINE_CLI)]), check=False)
+    if proc.returncode != 0:
+        return None
+    for line in proc.stdout.splitlines():  # "Current sessions own: N"
+        if "own" in line.lower() and line.split()[-1].isdigit():
+            return int(line.split()[-1])
+    return 0
+
+
+def media_channels(state: LabState, node: str) -> int:
+    """Channels up on a media node's FreeSWITCH (a bridged call is two)."""
+    text = fs_api(state, node, "show channels count")
+    words = [w for w in text.split() if w.isdigit()]
+    return int(words[0]) if words else 0

@@ -37,7 +37,7 @@ from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
 from trunkline.targets.lab.agents import rejoin
 from trunkline.targets.lab.filesystems import fill_tree, lab_secret_values, place_files
 from trunkline.targets.lab.media import fs_api
-from trunkline.targets.lab.faults import external_counts, restart_service
+from trunkline.targets.lab.faults import external_counts, media_channels, relay_sessions, restart_service
 from trunkline.targets.lab.processes import alive, stop_proc
 from trunkline.targets.lab.readiness import sip_options, vip_holders, wait_proxy, wait_until
 from trunkline.targets.lab.shell import in_host, run
@@ -45,7 +45,6 @@ from trunkline.targets.lab.state import LabError, LabState, ns_name
 from trunkline.targets.rollout import Event, HostChange, RolloutRun, file_changes, order
 
 KAMCMD = ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl"]
-RTPENGINE_CLI = 9900  # listen-cli of the rendered rtpengine.conf (loopback)
 PROBE_TIMEOUT_S = 60
 
 
@@ -176,11 +175,6 @@ class LabRollout:
     def _kamcmd(self, proxy: Host, *args: str) -> str:
         return run(in_host(self.state.center, proxy.name, [*KAMCMD, *args]), check=False).stdout
 
-    def _channels(self, node: Host) -> int:
-        text = fs_api(self.state, node.name, "show channels count")
-        words = [w for w in text.split() if w.isdigit()]
-        return int(words[0]) if words else 0
-
     def _media(self, node: Host, change: HostChange, tree: str, word: str, rolling_back: bool) -> None:
         routes = self._dispatcher(node)
         for proxy, set_id, uri in routes:
@@ -191,7 +185,7 @@ class LabRollout:
             pass  # a node that does not answer takes no calls either
         self.event(node.name, "drained", f"out of {len({(p.name, s) for p, s, _ in routes})} dispatcher sets; "
                    "FreeSWITCH paused for new calls")
-        self._wait_calls(node.name, lambda: self._channels(node), "channels")
+        self._wait_calls(node.name, lambda: media_channels(self.state, node.name), "channels")
         self.place(node, tree, word)
         self.restart(node, "freeswitch")
         ok, why = self._probe_media(node)
@@ -253,30 +247,17 @@ class LabRollout:
     def _rtpengine_url(self, relay: Host) -> str:
         return f"udp:{relay.address}:2223"
 
-    def _sessions(self, relay: Host) -> int | None:
-        """The relay's own sessions, from its CLI (loopback); None when the CLI does not answer."""
-        code = ("import socket,sys\ns=socket.create_connection(('127.0.0.1',int(sys.argv[1])),5)\n"
-                "s.sendall(b'list numsessions\\n');b=b''\nwhile True:\n c=s.recv(4096)\n if not c: break\n b+=c\n"
-                "print(b.decode(errors='replace'))\n")
-        proc = run(in_host(self.state.center, relay.name, ["python3", "-c", code, str(RTPENGINE_CLI)]), check=False)
-        if proc.returncode != 0:
-            return None
-        for line in proc.stdout.splitlines():  # "Current sessions own: N"
-            if "own" in line.lower() and line.split()[-1].isdigit():
-                return int(line.split()[-1])
-        return 0
-
     def _rtpengine(self, relay: Host, change: HostChange, tree: str, word: str, rolling_back: bool) -> None:
         proxies = self.plan.hosts_of(relay.site, "sip-proxy")
         url = self._rtpengine_url(relay)
         for p in proxies:
             self._kamcmd(p, "rtpengine.enable", url, "0")
         self.event(relay.name, "drained", f"disabled in the rtpengine module of {', '.join(p.name for p in proxies)}")
-        self._wait_calls(relay.name, lambda: self._sessions(relay) or 0, "sessions")
+        self._wait_calls(relay.name, lambda: relay_sessions(self.state.center, relay.name) or 0, "sessions")
         self.place(relay, tree, word)
         self.restart(relay, "rtpengine")
         try:
-            wait_until(f"rtpengine on {relay.name} answering its CLI", lambda: self._sessions(relay) is not None,
+            wait_until(f"rtpengine on {relay.name} answering its CLI", lambda: relay_sessions(self.state.center, relay.name) is not None,
                        PROBE_TIMEOUT_S, 0.3)
             ok, why = True, "its CLI answers"
         except LabError as exc:
