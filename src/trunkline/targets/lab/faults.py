@@ -120,3 +120,16 @@ def media_channels(state: LabState, node: str) -> int:
     text = fs_api(state, node, "show channels count")
     words = [w for w in text.split() if w.isdigit()]
     return int(words[0]) if words else 0
+
+
+def relays_disabled(center: str, proxy: str) -> set[str]:
+    """The relay URLs a proxy's rtpengine module has marked disabled (it found them not answering)."""
+    text = run(in_host(center, proxy, ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "rtpengine.show", "all"]), check=False).stdout
+    out, url = set(), None
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == "url":
+            url = value
+        elif key == "disabled" and url and value.strip() not in ("", "0"):
+            out.add(url)
+    return out
