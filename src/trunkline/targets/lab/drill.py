@@ -35,6 +35,7 @@ from trunkline.targets.lab.faults import (dispatcher_flags, kill_program, media_
                                           restart_service, set_link)
 from trunkline.targets.lab.load import Load, LoadReport, outcome
 from trunkline.targets.lab.readiness import vip_holders, wait_until
+from trunkline.targets.lab.shell import in_host, run
 from trunkline.targets.lab.state import LabError, LabState
 
 SCENARIOS = {
@@ -170,6 +171,10 @@ class LabDrill:
                 self.event("fault injected", f"{master.name}: Kamailio and keepalived killed ({len(killed)} processes)")
 
                 def restore() -> None:
+                    # as systemd does after a service dies: its PIDFile goes (in the lab the killed
+                    # Kamailio can stay a zombie of the process that started the lab, and a
+                    # Kamailio that finds its PID file names a process refuses to start)
+                    run(in_host(center, master.name, ["rm", "-f", "/run/kamailio/kamailio.pid"]))
                     for program in ("kamailio", "keepalived"):
                         restart_service(self.state, plan, master, program)
                     self.state.save()

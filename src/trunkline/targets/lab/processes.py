@@ -59,12 +59,7 @@ def argv_for(state: LabState, plan: Plan, host: Host, name: str) -> list[str]:
         # drop-in), in the foreground and logging to stderr, dropping to the unit's user
         argv, user = unit_command(state.center, host.name, "kamailio.service", KAMAILIO_DROPIN)
         ids = [a for k, flag in (("User", "-u"), ("Group", "-g")) if k in user for a in (flag, user[k])]
-        kamailio = [argv[0], "-DD", "-E", *ids, *argv[1:]]
-        if "-P" not in argv:
-            return kamailio
-        # systemd removes a service's PIDFile when it stops, however it stops: a killed run's file
-        # (its pid still a zombie of the process that started the lab) must not stop a restart
-        return ["sh", "-c", 'rm -f "$0"; shift; exec "$@"', argv[argv.index("-P") + 1], "--", *kamailio]
+        return [argv[0], "-DD", "-E", *ids, *argv[1:]]
     if name == "keepalived":
         # like a service manager's ExecStopPost: when keepalived dies, however it dies, its VIP goes
         # with it, so a crashed master never leaves a second holder behind
