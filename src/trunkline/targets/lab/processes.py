@@ -27,16 +27,38 @@ SIPP_DIR = Path(__file__).parents[1] / "sipp"  # targets/sipp: SIPp scenarios, s
 SIPP_SOCKET_BUFFER = 4 << 20
 
 
-def _start_time(pid: int) -> int:
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, process group, start time) of a PID from /proc, or None when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return -1
-    return int(stat.rsplit(")", 1)[1].split()[19])
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[2]), int(fields[19])
+
+
+def _start_time(pid: int) -> int:
+    st = _stat(pid)
+    return st[2] if st else -1
 
 
 def alive(p: Proc) -> bool:
-    return _start_time(p.pid) == p.start
+    """Our process, still running: its start time is the recorded one (a recycled PID is never ours)
+    and it is not a zombie. A lab started by another process (pytest, an earlier `trunkline up`) is
+    not reaped by this one: a process that ended stays a zombie of its parent, and counting it as
+    running made every stop wait its full timeout (7 s for a keepalived, with its VIP long gone)."""
+    st = _stat(p.pid)
+    return st is not None and st[2] == p.start and st[0] != "Z"
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether any process of the group (a recorded process's session: it and what it forked) still runs."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            st = _stat(int(entry.name))
+            if st and st[1] == pgid and st[0] != "Z":
+                return True
+    return False
 
 
 def spawn(state: LabState, host: str, name: str, argv: list[str], ns: str | None = None) -> Proc:
@@ -113,12 +135,15 @@ def stop_procs(state: LabState, procs: list[Proc], sig: int = signal.SIGTERM, wa
             os.killpg(p.pid, sig)
         except ProcessLookupError:
             pass
+    # the whole group: a shell wrapper dies at the signal while the program it started (keepalived
+    # removing its VIP) is still shutting down
     deadline = time.monotonic() + wait
     while live and time.monotonic() < deadline:
         for p in live:
             _reap(p.pid)
-        live = [p for p in live if alive(p)]
-        time.sleep(0.05)
+        live = [p for p in live if _group_running(p.pid)]
+        if live:
+            time.sleep(0.05)
     for p in live:
         try:
             os.killpg(p.pid, signal.SIGKILL)
@@ -127,7 +152,7 @@ def stop_procs(state: LabState, procs: list[Proc], sig: int = signal.SIGTERM, wa
     for _ in range(40):
         for p in live:
             _reap(p.pid)
-        live = [p for p in live if alive(p)]
+        live = [p for p in live if _group_running(p.pid)]
         if not live:
             break
         time.sleep(0.05)
