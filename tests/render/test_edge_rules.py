@@ -105,6 +105,18 @@ def test_topology_hiding_is_on_by_default_towards_every_trunk_peer(cfg):
     assert sorted(re.findall(r'\$sndto\(ip\) != "([^"]+)"', event)) == peers
 
 
+def test_the_topology_hiding_key_is_the_pairs_and_survives_a_blueprint_edit():
+    # a rollout changes one proxy of a pair before the other: the one on the new files must decode the
+    # carrier's in-dialog requests of calls set up through its peer (a key from the blueprint's digest
+    # changed with every edit, and a full rollout's calls failed while the pair's keys differed)
+    def key(sets=(), host="sh-dc1-sip1"):
+        return re.search(r'modparam\("topoh", "mask_key", "([0-9a-f]{64})"\)', _files(sets, host)["/etc/kamailio/kamailio.cfg"])[1]
+    first = key()
+    assert key(host="sh-dc1-sip2") == first
+    assert key(["spec.sites[0].timezone=Asia/Tokyo", "spec.security.pike=false"]) == first
+    assert key(host="bj-dc2-sip1") != first  # another site, another key
+
+
 def test_topology_hiding_off_for_a_trunk_leaves_its_peers_out():
     cfg = _files(["spec.trunks[1].topology_hiding=false"])["/etc/kamailio/kamailio.cfg"]
     assert "198.51.100.20" not in cfg[cfg.index("event_route[topoh:msg-outgoing]"):]

@@ -74,6 +74,7 @@ def filters() -> dict[str, Callable]:
         "tmpfiles_path": escape.tmpfiles_path, "exports_path": escape.exports_path, "store_path": escape.store_path,
         "timezone": escape.timezone, "systemd_exec": escape.systemd_exec,
         "fs_var": lambda name: name.replace("-", "_"),
+        "sha256": lambda text: hashlib.sha256(str(text).encode()).hexdigest(),
         "by_family": by_family,
     }
 
