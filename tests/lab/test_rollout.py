@@ -32,6 +32,7 @@ import time
 
 import pytest
 import yaml
+from markupsafe import escape
 
 from trunkline.center import load as load_center
 from trunkline.targets import lab
@@ -166,12 +167,12 @@ def _failed_calls_story(state, load, failed, events) -> str:
     lines = []
     for r in failed:
         near = [f"{e['at'] - r.ended_at:+.2f}s {e['host']} {e['what']}" for e in events if abs(e["at"] - r.ended_at) <= 10]
-        lines.append(f"failed {r.uuid} {r.sip_status} {r.hangup_cause} {r.disposition} at {r.ended_at:.2f}: {near}")
+        lines.append(f"failed {r.uuid} {r.sip_status} {r.sip_phrase!r} {r.hangup_cause} {r.disposition} at {r.ended_at:.2f}: {near}")
     lines += [f"caller: {x}" for x in load.failure_log[-120:]]
     for host in ("sh-dc1-sip1", "sh-dc1-sip2"):
         log = state.dir / "logs" / f"{host}.kamailio.log"
         if log.exists():
-            tail = [x for x in log.read_text(errors="replace").splitlines() if "INFO" not in x][-40:]
+            tail = [x for x in log.read_text(errors="replace").splitlines() if "INFO" not in x and "rr_do_force" not in x][-60:]
             lines += [f"{host}: {x}" for x in tail]
     return "\n".join(lines)
 
@@ -225,7 +226,7 @@ def _drill(scenario: str, *extra: str):
 def test_a_proxy_master_crash_drill_moves_the_vip_drops_no_call_and_reports_the_objectives(acme, tmp_path):
     plan = acme.plan()
     master = plan.hosts_of(plan.trunks[0].sites[0], "sip-proxy")[0]
-    rc, run, stderr = _drill("proxy-master-crash", "--junit", str(tmp_path / "drill.xml"))
+    rc, run, stderr = _drill("proxy-master-crash", "--junit", str(tmp_path / "drill.xml"), "--report", str(tmp_path / "report"))
     assert rc == 0 and run["outcome"] == "met", (run["outcome"], run["reason"], run["events"], stderr[-2000:])
     what = [e["what"] for e in run["events"]]
     assert what[:4] == ["load started", "steady", "fault injected", "detected"], what
@@ -240,6 +241,11 @@ def test_a_proxy_master_crash_drill_moves_the_vip_drops_no_call_and_reports_the_
     assert lab.vip_holders(plan.center, plan, master.site) == [master.name]  # restored: the master holds the VIP again
     junit = (tmp_path / "drill.xml").read_text()
     assert '<testcase classname="acme-bank" name="proxy-master-crash"' in junit and "<failure" not in junit
+    # the auditor's report: the page with the plot and every event, the same run as JSON, the JUnit file
+    page = (tmp_path / "report" / "drill.html").read_text()
+    assert page.count("<svg") == 1 and all(str(escape(e["detail"])) in page for e in run["events"]), page[:2000]
+    assert json.loads((tmp_path / "report" / "drill.json").read_text())["drills"][0]["events"] == run["events"]
+    assert (tmp_path / "report" / "drill-junit.xml").read_text() == junit
 
 
 def test_a_media_node_loss_drill_drops_only_the_calls_that_were_on_it(acme):

@@ -74,6 +74,7 @@ class CallResult:
     disposition: str = ""  # who ended it (sip_hangup_disposition): send_bye = the caller, recv_bye = the far end, ...
     rtp: dict[str, float] = field(default_factory=dict)  # FreeSWITCH's RTP statistics: in/out packets, flaws (lost), jitter variance, ...
     note: str = ""
+    sip_phrase: str = ""  # a failed INVITE's reason phrase, as the far end (or the caller's own stack) gave it
 
 
 class _EventSocket:
@@ -436,7 +437,7 @@ class Caller:
             answered_at=epoch("answer_uepoch") if answered else None, ended_at=epoch("end_uepoch") or time.time(),
             dtmf_sent=dtmf, headers={k: v(f"sip_h_{k}") for k in c["headers"] if v(f"sip_h_{k}")},
             srtp=v("rtp_has_crypto"), disposition=v("sip_hangup_disposition"),
-            rtp=rtp)
+            rtp=rtp, sip_phrase="" if answered else v("sip_invite_failure_phrase"))
 
     def _collect(self, pending: dict[str, dict], on_result, wait_s: float) -> None:
         """Hand every ended call of `pending` (uuid -> originate) to on_result and drop it; waits up

@@ -204,7 +204,8 @@ class Load:
                 # why the failed calls failed, in the caller's own words: its log goes with it
                 failed = {r.uuid for r in self.results if not r.answered}
                 if failed:
-                    self.failure_log = [x for x in caller.log.splitlines() if any(u in x for u in failed)][-300:]
+                    self.failure_log = [x for x in caller.log.splitlines()
+                                        if any(u in x for u in failed) or "[ERR]" in x or "[WARNING]" in x][-300:]
         except BaseException as exc:  # noqa: BLE001: handed to the thread that joins
             self._error = exc
         finally:
