@@ -3,11 +3,16 @@ and cannot run. The calls are shaped as the load's CallResults (test_live_load.r
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from trunkline.errors import UsageError
 from trunkline.targets.lab.drill import NOT_IN_THE_LAB, SCENARIOS, rto, scenario_names
 
+from shared import ROOT
 from test_live_load import T0, result
 
 FAULT = T0 + 20.0
@@ -51,3 +56,17 @@ def test_all_runs_every_lab_scenario_and_the_others_are_refused_with_the_reason(
             scenario_names(name)
     with pytest.raises(UsageError, match="one of proxy-master-loss"):
         scenario_names("power-cut")
+
+
+def test_a_dry_run_lists_each_scenarios_steps_and_the_hosts_they_touch_without_a_lab():
+    cli = subprocess.run([sys.executable, "-m", "trunkline.cli", "drill", str(ROOT / "blueprints" / "acme-bank.yaml"),
+                          "--scenario", "all", "--dry-run", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    body = json.loads(cli.stdout)
+    assert body["dry_run"] is True and list(body["scenarios"]) == list(SCENARIOS)
+    hit = {name: steps[1]["hosts"] for name, steps in body["scenarios"].items()}
+    # the proxy keepalived starts as MASTER, the site's first media node and first relay
+    assert hit == {"proxy-master-loss": ["sh-dc1-sip1"], "proxy-master-crash": ["sh-dc1-sip1"],
+                   "media-node-loss": ["sh-dc1-media1"], "relay-loss": ["sh-dc1-rtp1"]}
+    assert body["scenarios"]["proxy-master-loss"][2]["hosts"] == ["sh-dc1-sip2"]  # the backup is watched for the VIP
+    assert all(s["step"].startswith("fault: ") for steps in body["scenarios"].values() for s in steps[1:2])

@@ -7,7 +7,6 @@ the live load from outside the center, which the lab's carrier caller provides o
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional
 
@@ -29,13 +28,17 @@ def drill(
     load: str = typer.Option("2,10", "--load", help="RATE,HOLD: new calls per second, seconds each is held"),
     watch: str = typer.Option("20s", "--watch", help="how long the fault lasts before it is restored"),
     junit: Optional[Path] = typer.Option(None, "--junit", help="write a JUnit XML report here: a test case per scenario"),
+    report: Optional[Path] = typer.Option(None, "--report", help="write the report into this folder: drill.html (for an "
+                                          "auditor: the plot of calls with the events marked), drill.json, drill-junit.xml"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print each scenario's steps and the hosts they touch; touch nothing"),
     as_json: Json = False,
 ) -> None:
     """Inject a real fault under live calls, watch, restore, and report: the timeline, RTO, calls failed and
     dropped, the calls on the lost part, and the blueprint's dr objectives. Exit 0 when every declared
     objective was met, 1 when one was missed or the drill broke, 2 on bad input."""
     from trunkline.durations import BLUEPRINT, parse_span
-    from trunkline.targets.lab.drill import LabDrill, scenario_names
+    from trunkline.report.drill import write_drill_report, write_junit
+    from trunkline.targets.lab.drill import LabDrill, scenario_names, steps
 
     try:
         if target != "lab":
@@ -49,6 +52,10 @@ def drill(
             raise UsageError(f"--load {load} / --watch {watch}: {exc} (e.g. --load 2,10 --watch 20s)") from None
         if not 1 <= watch_s <= 300:
             raise UsageError(f"--watch {watch}: between 1 s and 5 min")
+        if dry_run:
+            c, _ = lab_center(blueprint, layers, sets)
+            show_steps(c.plan, names, steps, as_json)
+            return
         state = _running_lab(blueprint)
         c, _ = lab_center(blueprint, layers, sets)
     except TrunklineError as exc:
@@ -64,17 +71,37 @@ def drill(
             runs.append(LabDrill(state, c.plan, name, rate, hold, watch_s, say).run())
     except TrunklineError as exc:
         fail(exc, as_json)
-    if junit:
-        write_junit(runs, junit)
+    body = {"ok": all(r.outcome == "met" for r in runs), "center": c.plan.center, "drills": [r.as_dict() for r in runs]}
+    try:
+        if junit:
+            write_junit(body, junit)
+        written = write_drill_report(body, report) if report else []
+    except (OSError, TrunklineError) as exc:
+        fail(exc if isinstance(exc, TrunklineError) else UsageError(f"--report/--junit: {exc}"), as_json)
     if as_json:
-        print_json({"ok": all(r.outcome == "met" for r in runs), "center": c.plan.center, "drills": [r.as_dict() for r in runs]})
+        print_json(body)
     else:
         for r in runs:
             show_drill(r)
+        if written:
+            out.print(f"report: {', '.join(str(p) for p in written)}", highlight=False, markup=False)
     exit_with(any(r.outcome != "met" for r in runs))
 
 
+def show_steps(plan, names: list[str], steps, as_json: bool) -> None:
+    """--dry-run: each scenario's steps and the hosts they would touch."""
+    shown = {n: [{"step": what, "hosts": hosts} for what, hosts in steps(plan, n)] for n in names}
+    if as_json:
+        print_json({"center": plan.center, "dry_run": True, "scenarios": shown})
+        return
+    for n, rows in shown.items():
+        out.print(table("#", "step", "hosts", title=f"drill {n} on {plan.center} (dry run: nothing touched)",
+                        rows=((str(i), r["step"], ", ".join(r["hosts"])) for i, r in enumerate(rows, 1))))
+
+
 def show_drill(r) -> None:
+    from trunkline.report.drill import objective_text
+
     t0 = r.fault_at or (r.events[0].at if r.events else 0)
     out.print(table("at", "event", "detail", title=f"drill {r.scenario} on {r.center} ({r.host}): {r.outcome}",
                     rows=((f"{e.at - t0:+.2f} s", e.what, e.detail) for e in r.events)))
@@ -83,9 +110,7 @@ def show_drill(r) -> None:
              f"({r.dropped_after_fault} after the fault)"]
     if r.in_flight is not None:
         lines.append(f"on {r.host} at the fault: {r.in_flight} {r.in_flight_unit}")
-    for name, o in r.objectives.items():
-        lines.append(f"dr.{name} {o['declared_s']} s: " + ("met" if o["met"] else "MISSED" if o["met"] is False else o["note"])
-                     + (f" (measured {o['measured_s']:g} s)" if o["measured_s"] is not None else ""))
+    lines += [objective_text(name, o) for name, o in r.objectives.items()]
     if r.reason:
         lines.append(f"error: {r.reason}")
     out.print("\n".join(lines), highlight=False, markup=False)
@@ -93,20 +118,3 @@ def show_drill(r) -> None:
         show_load(r.load)
 
 
-def write_junit(runs, path: Path) -> None:
-    """A testsuite 'trunkline drill' with a testcase per scenario: a failure when an objective was missed, an error when the drill broke."""
-    suite = ET.Element("testsuite", name="trunkline drill", tests=str(len(runs)),
-                       failures=str(sum(r.outcome == "missed" for r in runs)), errors=str(sum(r.outcome == "error" for r in runs)))
-    for r in runs:
-        case = ET.SubElement(suite, "testcase", classname=r.center, name=r.scenario,
-                             time=f"{(r.events[-1].at - r.events[0].at) if r.events else 0:.1f}")
-        summary = (f"RTO {r.rto_s} s; failed {r.failed}, dropped {r.dropped}; "
-                   + "; ".join(f"dr.{k}: {'met' if o['met'] else 'missed' if o['met'] is False else o['note']}" for k, o in r.objectives.items()))
-        if r.outcome == "missed":
-            ET.SubElement(case, "failure", message=summary).text = summary
-        elif r.outcome == "error":
-            ET.SubElement(case, "error", message=r.reason).text = r.reason
-        ET.SubElement(case, "system-out").text = "\n".join(f"{e.at:.3f} {e.what}: {e.detail}" for e in r.events) + "\n" + summary
-    root = ET.Element("testsuites")
-    root.append(suite)
-    path.write_text(ET.tostring(root, encoding="unicode") + "\n")

@@ -21,12 +21,12 @@ AROUND_S = 5  # the load's figures in the seconds before and after each step
 COLORS = {"ok": "#2e8b57", "failed": "#c8423b", "dropped": "#e08a00", "step": "#5b6773"}
 
 
-def calls_figure(run: dict):
-    """Calls per second (completed, failed, dropped, by the second they ended) and calls up, against
-    seconds since the rollout started, each host's first step marked (a matplotlib Figure)."""
+def calls_figure(load: dict | None, t0: float, marks: list[tuple[float, str, str]], title: str, xlabel: str):
+    """Calls per second (completed, failed, dropped, by the second they ended) and calls up against
+    seconds since t0 (epoch), with vertical marks (epoch, label, "step" | "bad"): a matplotlib Figure.
+    The rollout marks each host's first step, a drill its fault, detection and restoration."""
     from matplotlib.figure import Figure
 
-    load, t0 = run["load"], run["started_at"]
     fig = Figure(figsize=(10.5, 4.6), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     up = ax.twinx()
@@ -36,22 +36,17 @@ def calls_figure(run: dict):
             ax.plot(xs, [s[key] for s in load["timeline"]], color=COLORS[key], linewidth=1.6 if key == "ok" else 2.2,
                     label=f"{label} per second")
         up.plot(xs, [s["up"] for s in load["timeline"]], color="#1f5f99", linewidth=1, linestyle=(0, (4, 3)), label="calls up")
-    hosts_seen = []
-    for e in run["events"]:
-        if e["host"] not in hosts_seen:
-            hosts_seen.append(e["host"])
-            x = e["at"] - t0
-            ax.axvline(x, color=COLORS["step"], linestyle=":", linewidth=1)
-            ax.annotate(e["host"], xy=(x, 1), xycoords=("data", "axes fraction"), rotation=90, fontsize=8,
-                        ha="right", va="top", color=COLORS["step"])
-        if e["what"] == "rollback":
-            ax.axvline(e["at"] - t0, color=COLORS["failed"], linewidth=2, label="rollback")
-    ax.set_xlabel("seconds since the rollout started")
+    for at, label, kind in marks:
+        x = at - t0
+        color = COLORS["failed"] if kind == "bad" else COLORS["step"]
+        ax.axvline(x, color=color, linestyle="-" if kind == "bad" else ":", linewidth=2 if kind == "bad" else 1)
+        ax.annotate(label, xy=(x, 1), xycoords=("data", "axes fraction"), rotation=90, fontsize=8, ha="right", va="top", color=color)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("calls ended per second")
     up.set_ylabel("calls up")
     ax.set_ylim(bottom=0)
     up.set_ylim(bottom=0)
-    ax.set_title(f"{run['center']}: rollout {run['outcome']}" + ("" if load else " (no load ran)"), loc="left", fontsize=13)
+    ax.set_title(title + ("" if load else " (no load ran)"), loc="left", fontsize=13)
     ax.grid(True, color="#e4e4e4", linewidth=0.8)
     lines = ax.get_legend_handles_labels()
     more = up.get_legend_handles_labels()
@@ -61,13 +56,31 @@ def calls_figure(run: dict):
     return fig
 
 
-def calls_svg(run: dict) -> bytes:
+def rollout_marks(run: dict) -> list[tuple[float, str, str]]:
+    """Each host's first step, and a rollback."""
+    marks, seen = [], set()
+    for e in run["events"]:
+        if e["host"] not in seen:
+            seen.add(e["host"])
+            marks.append((e["at"], e["host"], "step"))
+        if e["what"] == "rollback":
+            marks.append((e["at"], "rollback", "bad"))
+    return marks
+
+
+def figure_svg(fig) -> bytes:
+    """A Figure as SVG, the same bytes for the same figure (no date, a fixed hash salt, text as text)."""
     import matplotlib
 
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "trunkline", "svg.fonttype": "none", "font.family": ["DejaVu Sans", "sans-serif"]}):
-        calls_figure(run).savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()
+
+
+def calls_svg(run: dict) -> bytes:
+    return figure_svg(calls_figure(run["load"], run["started_at"], rollout_marks(run), f"{run['center']}: rollout {run['outcome']}",
+                                   "seconds since the rollout started"))
 
 
 def around(run: dict, at: float, seconds: float = AROUND_S) -> dict:

@@ -103,6 +103,34 @@ def scenario_names(name: str) -> list[str]:
     return [name]
 
 
+def steps(plan: Plan, scenario: str) -> list[tuple[str, list[str]]]:
+    """What a drill would do, in order, and the hosts each step touches (--dry-run): from the plan, so
+    the master is the proxy keepalived starts as MASTER (the drill itself fails the one holding the VIP)."""
+    site = plan.site(plan.trunks[0].sites[0])
+    proxies = plan.hosts_of(site.name, "sip-proxy")
+    master = next((p for p in proxies if p.ha and p.ha.state == "MASTER"), proxies[0] if proxies else None)
+    backup = [p.name for p in proxies if p is not master]
+    if scenario.startswith("proxy-master"):
+        hit, watched = [master.name] if master else [], backup
+        fault = "link down" if scenario == "proxy-master-loss" else "Kamailio and keepalived killed (SIGKILL), then restarted"
+        detect = "the VIP on the backup"
+    elif scenario == "media-node-loss":
+        hit, watched = [plan.hosts_of(site.name, "media")[0].name], [p.name for p in proxies]
+        fault, detect = "link down with its calls", "the node inactive in every proxy's dispatcher"
+    else:
+        relays = plan.hosts_of(site.name, "rtpengine")
+        hit, watched = [r.name for r in relays[:1]], [p.name for p in proxies]
+        fault, detect = "link down with its sessions", "the relay disabled in a proxy's rtpengine module"
+    trunk = plan.trunks[0]
+    return [
+        (f"start the load: the caller in {trunk.name}'s carrier namespace calls {site.name}'s VIP", [p.name for p in proxies]),
+        (f"fault: {fault}", hit),
+        (f"watch for the fault's detection: {detect}", watched),
+        ("restore what the fault broke and wait until it serves again", hit),
+        ("let the calls end; report RTO, failed and dropped calls, the objectives", []),
+    ]
+
+
 def rto(results, hold_s: float, fault_at: float, until: float) -> float:
     """Seconds from the fault until calls succeed again: the start of the first call established after
     the last failed call that started between the fault (less one answer's time) and `until`."""
