@@ -144,10 +144,13 @@ def test_object_lock_keeps_recordings_at_least_the_retention(path):
     center, resources = stack(path)
     if center.plan.recording["mode"] == "none":
         pytest.skip("the center records nothing")
-    (lock,) = of_type(resources, "s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
-    retention = lock.properties["rule"]["defaultRetention"]
-    assert retention["days"] >= center.plan.sizing.retention_days, f"{lock.name}: {retention['days']} days < the retention"
-    assert retention["mode"] == ("COMPLIANCE" if center.plan.recording["storage"]["worm"] else "GOVERNANCE"), lock.name
+    locks = of_type(resources, "s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    # the recordings bucket's, and its replica's in the standby region where dr.rpo replicates them
+    assert len(locks) == (2 if any(r.name == "recordings-replica" for r in of_type(resources, "s3/bucket:Bucket")) else 1)
+    for lock in locks:
+        retention = lock.properties["rule"]["defaultRetention"]
+        assert retention["days"] >= center.plan.sizing.retention_days, f"{lock.name}: {retention['days']} days < the retention"
+        assert retention["mode"] == ("COMPLIANCE" if center.plan.recording["storage"]["worm"] else "GOVERNANCE"), lock.name
     (bucket,) = [b for b in of_type(resources, "s3/bucket:Bucket") if b.name == "recordings"]
     assert bucket.properties["objectLockEnabled"] is True and bucket.properties["bucket"] == center.plan.recording["storage"]["bucket"]
 

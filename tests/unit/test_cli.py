@@ -19,9 +19,10 @@ def run(*args):
 
 
 def test_validate_exits_0_on_every_example():
-    result = run("validate", *sorted((ROOT / "blueprints").glob("*.yaml")))
+    examples = sorted((ROOT / "blueprints").glob("*.yaml"))
+    result = run("validate", *examples)
     assert result.exit_code == 0, result.output
-    assert result.output.count("ok ") == 5
+    assert result.output.count("ok ") == len(examples) >= 6
 
 
 def test_validate_reports_problems_of_all_files_and_exits_2(tmp_path):
