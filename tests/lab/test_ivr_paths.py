@@ -130,8 +130,13 @@ def test_each_ivr_option_reaches_its_queue_and_a_skilled_agent_answers(center_la
             assert r.answered and r.dtmf_sent.replace("w", "") == digits.replace("w", ""), (digits, r)
             assert seen, f"{digits}: no member ever stood in queue {queue} on {_nodes(plan)}"
             served = {agent for _, st, agent in seen if agent}
-            assert rung and served, (digits, queue, rung, seen,
-                                     {n: log_tail(state, n, 40) for n in {node for node, *_ in seen}})
+            if not (rung and served):  # what the node knew, in full (an assertion's message is cut short)
+                for n in sorted({node for node, *_ in seen}):
+                    print(f"--- {n}: the last 80 lines of its FreeSWITCH log ---\n{log_tail(state, n, 80)}")
+                    for cmd in ("callcenter_config agent list", f"callcenter_config tier list {queue}@{plan.center}",
+                                "sofia status profile internal reg"):
+                        print(f"--- {n}: {cmd} ---\n{fs_api(state, n, cmd)}")
+            assert rung and served, (digits, queue, rung, seen)
             pools = {agent.rsplit("-", 1)[0] for agent in rung + sorted(served)}
             assert all(skill in skills[p] for p in pools), f"{digits} -> {queue} ({skill}) rang {rung}, served by {served}"
             proven.append(f"{digits.replace('wwww', ' ')} -> {queue}: {', '.join(sorted(served))}")
