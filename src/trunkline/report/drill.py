@@ -28,8 +28,13 @@ def objective_text(name: str, o: dict) -> str:
     return f"dr.{name} {o['declared_s']:g} s: {verdict}{measured}"
 
 
+def since(d: dict) -> float:
+    """The epoch a drill's times are read from: its fault, or its first event when it broke before one."""
+    return d["fault_at"] or (d["events"][0]["at"] if d["events"] else 0.0)
+
+
 def drill_svg(d: dict) -> bytes:
-    t0 = d["fault_at"] or (d["events"][0]["at"] if d["events"] else 0.0)
+    t0 = since(d)
     marks = [(e["at"], "first call after" if e["what"].startswith("first call") else e["what"], MARKED[e["what"]])
              for e in d["events"] if e["what"] in MARKED]
     return figure_svg(calls_figure(d["load"], t0, marks, f"{d['center']}: {d['scenario']} ({d['host'] or 'no host'}), {d['outcome']}",
@@ -45,7 +50,7 @@ def drill_html(body: dict) -> str:
         raise RenderError(f"templates/{TEMPLATE} cannot be read ({exc}); restore it from git") from None
     drills = []
     for d in body["drills"]:
-        t0 = d["fault_at"] or (d["events"][0]["at"] if d["events"] else 0.0)
+        t0 = since(d)
         events = [dict(e, offset=round(e["at"] - t0, 2) + 0.0, clock=time.strftime("%H:%M:%S", time.localtime(e["at"]))) for e in d["events"]]
         drills.append({"run": d, "events": events, "plot": inline_svg(drill_svg(d)),
                        "objectives": [objective_text(k, o) for k, o in d["objectives"].items()]})

@@ -51,14 +51,14 @@ def alive(p: Proc) -> bool:
     return st is not None and st[2] == p.start and st[0] != "Z"
 
 
-def _group_running(pgid: int) -> bool:
-    """Whether any process of the group (a recorded process's session: it and what it forked) still runs."""
+def _running_groups() -> set[int]:
+    """The process groups with a process still running (not a zombie): one pass over /proc, whatever
+    the number of processes a stop waits for (a recorded process's group is it and what it forked)."""
+    groups = set()
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            st = _stat(int(entry.name))
-            if st and st[1] == pgid and st[0] != "Z":
-                return True
-    return False
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) and st[0] != "Z":
+            groups.add(st[1])
+    return groups
 
 
 def spawn(state: LabState, host: str, name: str, argv: list[str], ns: str | None = None) -> Proc:
@@ -141,7 +141,8 @@ def stop_procs(state: LabState, procs: list[Proc], sig: int = signal.SIGTERM, wa
     while live and time.monotonic() < deadline:
         for p in live:
             _reap(p.pid)
-        live = [p for p in live if _group_running(p.pid)]
+        running = _running_groups()
+        live = [p for p in live if p.pid in running]
         if live:
             time.sleep(0.05)
     for p in live:
@@ -152,7 +153,8 @@ def stop_procs(state: LabState, procs: list[Proc], sig: int = signal.SIGTERM, wa
     for _ in range(40):
         for p in live:
             _reap(p.pid)
-        live = [p for p in live if _group_running(p.pid)]
+        running = _running_groups()
+        live = [p for p in live if p.pid in running]
         if not live:
             break
         time.sleep(0.05)
