@@ -488,7 +488,9 @@ class Site(_Model):
     name: Name
     kind: Literal["onprem", "cloud"]
     role: Literal["primary", "standby", "burst"]
-    provider: Literal["aws", "azure", "gcp", "aliyun", "tencent", "private"] | None = None
+    provider: Literal["aws", "azure", "gcp", "aliyun", "tencent", "private", "kubernetes"] | None = Field(
+        None, description="where a cloud site runs: a public cloud (aws: the AWS stack deploys it), private, or "
+        "kubernetes: a cluster the operator runs or rents, whose nodes hold the plan's addresses (the Kubernetes stack)")
     region: Slug | None = None
     timezone: TimeZone | None = None
     network: Network | None = None

@@ -1,4 +1,4 @@
-"""Commands for cloud sites: `trunkline cloud preview|up|destroy` (the AWS stack, trunkline.cloud).
+"""Commands for cloud sites: `trunkline cloud preview|up|destroy` (the AWS and Kubernetes stacks, trunkline.cloud).
 
 A group of its own (`app`, added to the main app by name): preview runs the stack program under
 Pulumi's mocks, offline; up and destroy need the real Pulumi CLI and exit 2 without it.
@@ -14,7 +14,7 @@ from trunkline.cli.options import Blueprint, Layers, Sets, load_center
 from trunkline.cli.output import err, fail, out, print_json, table
 from trunkline.errors import TrunklineError
 
-app = typer.Typer(name="cloud", help="Cloud sites as Pulumi stacks (AWS): preview offline, up and destroy with the Pulumi CLI.",
+app = typer.Typer(name="cloud", help="Cloud sites as Pulumi stacks (AWS, Kubernetes): preview offline, up and destroy with the Pulumi CLI.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 Stack = typer.Option("preview", "--stack", help="the Pulumi stack's name (e.g. prod, staging)")
@@ -34,7 +34,23 @@ def _summary(props: dict) -> str:
     if "rule" in props and "defaultRetention" in props["rule"]:
         r = props["rule"]["defaultRetention"]
         parts.append(f"object lock {r.get('mode')} {r.get('days')} days")
-    return ", ".join(parts)
+    return ", ".join(parts + _kubernetes_summary(props))
+
+
+def _kubernetes_summary(props: dict) -> list[str]:
+    """A Kubernetes object's name, namespace and what matters of its spec (workloads, budgets)."""
+    meta, spec = props.get("metadata") or {}, props.get("spec") or {}
+    parts = [f"{k}={meta[k]}" for k in ("name", "namespace") if meta.get(k)]
+    pod = (spec.get("template") or {}).get("spec") or {}
+    if pod:
+        parts.append(f"containers={','.join(c['name'] for c in pod.get('containers', []))}")
+        parts += [f"{k}={pod[k]}" for k in ("hostNetwork", "terminationGracePeriodSeconds") if k in pod]
+        parts += [f"node {k}={v}" for k, v in (pod.get("nodeSelector") or {}).items()]
+    if "maxUnavailable" in spec:
+        parts.append(f"maxUnavailable={spec['maxUnavailable']}")
+    if "data" in props or "binaryData" in props:
+        parts.append(f"files={len(props.get('data') or {}) + len(props.get('binaryData') or {})}")
+    return parts
 
 
 @app.command()
@@ -45,21 +61,41 @@ def preview(
     sets: Sets = None,
     as_json: bool = typer.Option(False, "--json", help="every resource with all its properties"),
 ) -> None:
-    """List every resource the AWS stack would create, offline (Pulumi's mocks): the program's intent."""
-    from trunkline.cloud.mocks import NOTE, preview as run_preview
+    """List every resource the center's cloud stacks (AWS, Kubernetes) would create, offline (Pulumi's
+    mocks): the programs' intent. Kubernetes objects are also checked against the API's schema."""
+    from trunkline.cloud.mocks import NOTE, preview_all
 
     try:
         center = load_center(blueprint, layers, sets)
-        resources = run_preview(center, stack=stack)
+        stacks = preview_all(center, stack=stack)
+        checked = _validate_kubernetes(stacks.get("kubernetes"))
     except TrunklineError as exc:
         fail(exc, as_json)
+    resources = [r for rs in stacks.values() for r in rs]
     if as_json:
-        print_json({"ok": True, "center": center.name, "stack": stack, "note": NOTE,
-                    "resources": [r.as_dict() for r in resources]})
+        print_json({"ok": True, "center": center.name, "stack": stack, "stacks": list(stacks), "note": NOTE,
+                    **({"kubernetes_schema": checked} if checked else {}), "resources": [r.as_dict() for r in resources]})
         return
+    names = {"aws": "AWS", "kubernetes": "Kubernetes"}
     rows = [(f"{r.type.split(':')[1].split('/')[0]}:{r.type.split(':')[-1]}", r.name, _summary(r.properties)) for r in resources]
-    out.print(table("type", "name", "key properties", title=f"{center.name}: AWS stack {stack}, {len(resources)} resources",
-                    caption=f"This is {NOTE}.", rows=rows))
+    schema = (f" The {checked['manifests']} Kubernetes manifests follow the Kubernetes {checked['version']} API schema "
+              "(checked offline)." if checked else "")
+    out.print(table("type", "name", "key properties",
+                    title=f"{center.name}: {' and '.join(names[k] for k in stacks)} stack {stack}, {len(resources)} resources",
+                    caption=f"This is {NOTE}.{schema}", rows=rows))
+
+
+def _validate_kubernetes(resources) -> dict | None:
+    """The Kubernetes stack's manifests checked against the API's schema (a CloudError names the first
+    that does not follow it); what was checked, or None without a Kubernetes stack."""
+    if not resources:
+        return None
+    from trunkline.cloud import kubernetes
+
+    manifests = kubernetes.manifests(resources)
+    for m in manifests:
+        kubernetes.validate(m)
+    return {"version": kubernetes.KUBERNETES_VERSION, "manifests": len(manifests)}
 
 
 def _apply(verb: str, blueprint, stack, layers, sets, as_json: bool) -> None:
@@ -85,7 +121,7 @@ def up(
     sets: Sets = None,
     as_json: bool = typer.Option(False, "--json", help="the stack's outputs as JSON (Pulumi's progress on stderr)"),
 ) -> None:
-    """Create or update the center's AWS sites with the Pulumi CLI (Automation API); exit 2 without it."""
+    """Create or update the center's cloud stacks (AWS, Kubernetes) with the Pulumi CLI (Automation API); exit 2 without it."""
     _apply("up", blueprint, stack, layers, sets, as_json)
 
 
@@ -97,5 +133,6 @@ def destroy(
     sets: Sets = None,
     as_json: bool = typer.Option(False, "--json", help="the result as JSON (Pulumi's progress on stderr)"),
 ) -> None:
-    """Delete the stack's AWS resources with the Pulumi CLI; the recordings bucket's locked objects stay until their lock ends."""
+    """Delete the stacks' resources with the Pulumi CLI; the recordings bucket's locked objects (AWS) and the
+    recordings' claims (Kubernetes, retained) stay."""
     _apply("destroy", blueprint, stack, layers, sets, as_json)

@@ -1,12 +1,17 @@
 """Cloud sites: the Pulumi stacks that deploy a center's cloud sites from its plan and rendered files.
 
     aws.build_stack(center, config)   the AWS resources of every `kind: cloud, provider: aws` site
+    kubernetes.build_stack(center, config)
+                                       the Kubernetes objects of every `kind: cloud, provider: kubernetes`
+                                       site: workloads per plan host, their files as ConfigMaps
     userdata                           what an instance runs at first boot: packages, the host's
                                        rendered files (one bundle), secrets read from Secrets Manager
     mocks.preview(center)              the stack program run under Pulumi's mock runtime, offline:
-                                       the resources it would ask for (intent, not the provider's word)
+                                       the resources it would ask for (intent, not the provider's word);
+                                       mocks.preview_all(center) for every stack the cloud sites need
 
-Nothing here imports pulumi_aws at module level except aws.py: it is the `cloud` extra.
+Nothing here imports pulumi_aws or pulumi_kubernetes at module level except aws.py and kubernetes.py:
+they are the `cloud` extra.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ class CloudError(TrunklineError):
 
 
 class CloudToolMissing(CloudError):
-    """What the command needs is not installed here (pulumi-aws, the Pulumi CLI): exit 2, with how to install it."""
+    """What the command needs is not installed here (pulumi-aws, pulumi-kubernetes, the Pulumi CLI): exit 2, with how to install it."""
 
     exit_code = 2
 
@@ -27,6 +32,11 @@ class CloudToolMissing(CloudError):
 def aws_sites(plan) -> list:
     """The sites the AWS stack deploys (kind: cloud, provider: aws); here, without pulumi, for comply too."""
     return [s for s in plan.sites if s.kind == "cloud" and s.provider == "aws"]
+
+
+def kubernetes_sites(plan) -> list:
+    """The sites the Kubernetes stack deploys (kind: cloud, provider: kubernetes)."""
+    return [s for s in plan.sites if s.kind == "cloud" and s.provider == "kubernetes"]
 
 
 INSTALL_HINT = "install the cloud extra: pip install 'trunkline[cloud]' (or make test, which installs it)"

@@ -1,11 +1,13 @@
-"""The stack program under Pulumi's mock runtime: what it would ask the cloud for, offline.
+"""The stack programs under Pulumi's mock runtime: what they would ask the cloud for, offline.
 
 `preview(center)` sets `pulumi.runtime.set_mocks` (before the stack code is imported), runs
-aws.build_stack and returns every resource it registered with its inputs. The mocks answer the
-provider's look-ups (availability zones, the account, the Debian image) and computed outputs (ARNs,
-the elastic IP, a load balancer's name) with made-up but well-formed values, so this is the
-program's intent, never what AWS would accept or create: limits, quotas, permissions, image
-availability and prices are not checked.
+aws.build_stack and returns every resource it registered with its inputs; `preview_kubernetes`
+does the same with kubernetes.build_stack, and `preview_all` runs every stack the center's cloud
+sites need. The mocks answer the AWS provider's look-ups (availability zones, the account, the
+Debian image) and computed outputs (ARNs, the elastic IP, a load balancer's name) with made-up but
+well-formed values; the Kubernetes objects need no look-up and are returned as given. So this is
+the programs' intent, never what AWS or a cluster would accept or create: limits, quotas,
+permissions, image availability, prices, scheduling and admission are not checked.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from trunkline.cloud import INSTALL_HINT, CloudToolMissing
+from trunkline.cloud import INSTALL_HINT, CloudError, CloudToolMissing
 
 ACCOUNT = "123456789012"
-NOTE = ("the stack program's intent, run offline under Pulumi's mocks: not a preview from AWS "
-        "(no limits, quotas, permissions or prices checked)")
+NOTE = ("the stack program's intent, run offline under Pulumi's mocks: not a preview from AWS or from a "
+        "Kubernetes cluster (no limits, quotas, permissions, prices, scheduling or admission checked)")
+# the provider package each stack needs (the cloud extra), and what the stack is called in messages
+STACKS = {"aws": ("pulumi_aws", "pulumi-aws", "the AWS stack"),
+          "kubernetes": ("pulumi_kubernetes", "pulumi-kubernetes", "the Kubernetes stack")}
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ def _mocks_class():
         def new_resource(self, args):
             typ, name, inputs = args.typ, args.name, _whole(dict(args.inputs))
             self.resources.append(Resource(typ, name, dict(inputs)))
+            if typ.startswith(("kubernetes:", "pulumi:providers:kubernetes")):
+                return f"{name}-id", inputs  # objects as given: the API server computes nothing the stack reads
             if typ == "pulumi:providers:aws":
                 self.regions[f"{name}-id"] = inputs.get("region", "us-east-1")
                 return f"{name}-id", inputs
@@ -102,13 +109,22 @@ def _mocks_class():
     return Recorder
 
 
-def run(program, *, stack: str = "preview", project: str = "trunkline") -> list[Resource]:
-    """Run `program()` (which registers resources) under fresh mocks; the resources it registered."""
+def require(kind: str) -> None:
+    """CloudToolMissing unless pulumi and the provider package of stack `kind` import here."""
+    module, package, what = STACKS[kind]
     try:
-        import pulumi
-        import pulumi_aws  # noqa: F401  (the stack's provider package: the cloud extra)
+        import importlib
+
+        import pulumi  # noqa: F401
+        importlib.import_module(module)
     except ImportError:
-        raise CloudToolMissing(f"the AWS stack needs pulumi-aws; {INSTALL_HINT}") from None
+        raise CloudToolMissing(f"{what} needs {package}; {INSTALL_HINT}") from None
+
+
+def run(program, *, stack: str = "preview", project: str = "trunkline", kind: str = "aws") -> list[Resource]:
+    """Run `program()` (which registers resources of stack `kind`) under fresh mocks; the resources it registered."""
+    require(kind)
+    import pulumi
     from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
@@ -130,3 +146,33 @@ def preview(center, config=None, stack: str = "preview") -> list[Resource]:
         aws.build_stack(center, config)
 
     return [r for r in run(program, stack=stack) if r.type != "pulumi:pulumi:Stack"]
+
+
+def preview_kubernetes(center, config=None, stack: str = "preview") -> list[Resource]:
+    """Every object the Kubernetes stack would create for `center`, with the inputs it gives them (offline)."""
+
+    def program():
+        from trunkline.cloud import kubernetes  # after set_mocks
+
+        kubernetes.build_stack(center, config)
+
+    return [r for r in run(program, stack=stack, kind="kubernetes") if r.type != "pulumi:pulumi:Stack"]
+
+
+def stacks_of(plan) -> list[str]:
+    """The stacks the center's cloud sites need, in order: aws, kubernetes."""
+    from trunkline.cloud import aws_sites, kubernetes_sites
+
+    return [k for k, sites in (("aws", aws_sites(plan)), ("kubernetes", kubernetes_sites(plan))) if sites]
+
+
+def preview_all(center, stack: str = "preview") -> dict[str, list[Resource]]:
+    """The resources of every stack the center's cloud sites need ({"aws": [...], "kubernetes": [...]});
+    CloudError when no site is on a provider trunkline deploys."""
+    kinds = stacks_of(center.plan)
+    if not kinds:
+        others = ", ".join(f"{s.name} ({s.kind}{', ' + s.provider if s.provider else ''})" for s in center.plan.sites)
+        raise CloudError(f"{center.plan.source}: no site has kind: cloud and provider: aws or kubernetes (sites: {others}); "
+                         "no cloud stack has anything to deploy")
+    run_one = {"aws": preview, "kubernetes": preview_kubernetes}
+    return {k: run_one[k](center, stack=stack) for k in kinds}
