@@ -88,6 +88,9 @@ def test_every_pod_uses_host_networking_and_the_cluster_dns(path):
         assert spec["dnsPolicy"] == "ClusterFirstWithHostNet", f"{name}: dnsPolicy {spec.get('dnsPolicy')}"
     roles = {center.plan.host(n).role for n in workloads(resources)}
     assert {"sip-proxy", "rtpengine"} <= roles, "no Kamailio or rtpengine workload to check"
+    (ns,) = of_kind(resources, "core/v1:Namespace")
+    assert ns.properties["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged", \
+        "Pod Security's baseline level would refuse host networking"
 
 
 @examples
@@ -236,6 +239,33 @@ def test_media_pods_drain_like_the_rollout_within_a_grace_period_at_least_the_lo
             assert pod(r)["terminationGracePeriodSeconds"] >= longest, f"{n}: a relay's calls are cut before the drain ends"
 
 
+FS_CLI = """#!/bin/sh
+echo "$*" >> "$TL_LOG"
+case "$*" in
+  *"show calls count"*) n=$(cat "$TL_CALLS"); printf '\\n%s total.\\n' "$n"; echo $((n > 0 ? n - 1 : 0)) > "$TL_CALLS" ;;
+  *) echo "+OK" ;;
+esac
+"""
+
+
+def test_the_media_prestop_pauses_then_waits_for_the_calls_to_end(tmp_path):
+    """The hook itself, run by sh with a stand-in fs_cli whose node has 2 calls that end one per poll."""
+    center, resources = stack(GLOBAL)
+    media = next(r for n, r in workloads(resources).items() if center.plan.host(n).role == "media")
+    hook = pod(media)["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    (tmp_path / "fs_cli").write_text(FS_CLI)
+    (tmp_path / "fs_cli").chmod(0o755)
+    (tmp_path / "password").write_text("pw")
+    (tmp_path / "calls").write_text("2")
+    script = hook[2].replace(k8s_stack.ESL_PASSWORD, str(tmp_path / "password"))
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "TL_LOG": str(tmp_path / "log"),
+           "TL_CALLS": str(tmp_path / "calls")}
+    done = subprocess.run(hook[:2] + [script], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    asked = (tmp_path / "log").read_text().splitlines()
+    assert asked == ["-p pw -x fsctl pause inbound"] + ["-p pw -x show calls count"] * 3, asked
+
+
 def test_longer_drains_give_longer_grace():
     short, _ = stack(GLOBAL)
     long_, _ = stack(GLOBAL, ("spec.upgrades.drain_timeout=2h",))
@@ -318,6 +348,22 @@ def test_a_mixed_center_previews_both_stacks():
     assert {r.name for r in stacks["aws"] if r.type == "aws:ec2/instance:Instance"} == \
         {h.name for h in center.plan.hosts_of("sin1")}
     assert set(workloads(stacks["kubernetes"])) == {h.name for h in center.plan.hosts_of("fra1")}
+
+
+def test_each_stack_needs_only_its_own_provider_package(monkeypatch):
+    from trunkline.cloud import CloudToolMissing
+
+    cloudshop = next(p for p in CLOUD_EXAMPLES if p.stem == "cloudshop")
+    monkeypatch.setitem(sys.modules, "pulumi_aws", None)  # as if pulumi-aws were not installed
+    stacks = preview_all(pipeline.load(cloudshop, k8s_sets(cloudshop)))
+    assert list(stacks) == ["kubernetes"] and workloads(stacks["kubernetes"])
+    with pytest.raises(CloudToolMissing, match="the AWS stack needs pulumi-aws"):
+        preview_all(pipeline.load(GLOBAL))
+    monkeypatch.undo()  # pulumi-aws back; now without pulumi-kubernetes
+    monkeypatch.setitem(sys.modules, "pulumi_kubernetes", None)
+    assert list(preview_all(pipeline.load(GLOBAL))) == ["aws"]
+    with pytest.raises(CloudToolMissing, match="the Kubernetes stack needs pulumi-kubernetes"):
+        preview_all(pipeline.load(cloudshop, k8s_sets(cloudshop)))
 
 
 runner = CliRunner()

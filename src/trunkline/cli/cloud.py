@@ -14,8 +14,8 @@ from trunkline.cli.options import Blueprint, Layers, Sets, load_center
 from trunkline.cli.output import err, fail, out, print_json, table
 from trunkline.errors import TrunklineError
 
-app = typer.Typer(name="cloud", help="Cloud sites as Pulumi stacks (AWS, Kubernetes): preview offline, up and destroy with the Pulumi CLI.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(name="cloud", help="Cloud sites as Pulumi stacks (AWS, Kubernetes): preview offline, up and destroy "
+                  "with the Pulumi CLI.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 Stack = typer.Option("preview", "--stack", help="the Pulumi stack's name (e.g. prod, staging)")
 # what the table shows of a resource; the rest is in --json

@@ -178,7 +178,8 @@ def _exec(script: str) -> dict:
 
 
 def _scratch(*paths: str) -> tuple[list[dict], list[dict]]:
-    """(volumes, mounts) of in-memory-less scratch folders a program writes to under a read-only root."""
+    """(volumes, mounts) of the scratch folders (emptyDir) a program writes to under a read-only root;
+    the pod's containers that get the same mounts share them (Kamailio's RPC socket for keepalived)."""
     vols = [{"name": f"scratch-{i}", "emptyDir": {}} for i, _ in enumerate(paths)]
     mounts = [{"name": f"scratch-{i}", "mountPath": p} for i, p in enumerate(paths)]
     return vols, mounts
@@ -254,7 +255,7 @@ def _proxy_containers(plan: Plan, s: SitePlan, h: Host, files: _Files, config: S
     return containers, vols
 
 
-def _rtpengine_containers(plan: Plan, h: Host, files: _Files, config: StackConfig) -> tuple[list, list]:
+def _rtpengine_containers(plan: Plan, files: _Files, config: StackConfig) -> tuple[list, list]:
     conf = next(f for f in files.keys.values() if f.path == "/etc/rtpengine/rtpengine.conf")
     # kernel forwarding (table >= 0) needs the iptables/nftables target: NET_ADMIN; userspace (-1) nothing
     kernel = not re.search(rb"^\s*table\s*=\s*-1\s*$", conf.content, re.M)
@@ -318,7 +319,7 @@ def _claim(plan: Plan, s: SitePlan, share: int, config: StackConfig) -> dict:
     return {"metadata": {"name": "recordings"}, "spec": spec}
 
 
-def _media_containers(plan: Plan, h: Host, files: _Files, config: StackConfig, secret: str) -> tuple[list, list]:
+def _media_containers(plan: Plan, files: _Files, config: StackConfig, secret: str) -> tuple[list, list]:
     vols, scratch = _scratch("/run", "/tmp", "/var/lib/freeswitch", "/var/log/freeswitch")
     # the preStop's fs_cli needs the event socket's password: only that key of the Secret, read-only
     vols.append({"name": "esl", "secret": {"secretName": secret, "defaultMode": 0o400, "items": [
@@ -340,7 +341,7 @@ def _media_containers(plan: Plan, h: Host, files: _Files, config: StackConfig, s
     return containers, vols
 
 
-def _recording_containers(plan: Plan, h: Host, files: _Files, config: StackConfig) -> tuple[list, list]:
+def _recording_containers(plan: Plan, files: _Files, config: StackConfig) -> tuple[list, list]:
     job = _retention(plan, config, "/etc/default/trunkline-retention")
     job["volumeMounts"] = files.mounts() + job["volumeMounts"]
     return [job], []
@@ -348,9 +349,9 @@ def _recording_containers(plan: Plan, h: Host, files: _Files, config: StackConfi
 
 def _pod(plan: Plan, s: SitePlan, h: Host, files: _Files, config: StackConfig, secret: str, grace: int | None) -> dict:
     builders = {"sip-proxy": lambda: _proxy_containers(plan, s, h, files, config),
-                "rtpengine": lambda: _rtpengine_containers(plan, h, files, config),
-                "media": lambda: _media_containers(plan, h, files, config, secret),
-                "recording": lambda: _recording_containers(plan, h, files, config)}
+                "rtpengine": lambda: _rtpengine_containers(plan, files, config),
+                "media": lambda: _media_containers(plan, files, config, secret),
+                "recording": lambda: _recording_containers(plan, files, config)}
     containers, scratch = builders[h.role]()
     volumes = files.volumes(secret) + scratch
     if any(m["name"] == "retention-job" for c in containers for m in c["volumeMounts"]):
@@ -381,16 +382,18 @@ def build_stack(center, config: StackConfig | None = None) -> dict:
                          "give; on Kubernetes set kind local (each media pod records to its own claim) or s3/oss")
     ns_name = (config.namespace or f"trunkline-{plan.center}")[:63].rstrip("-")
     secret = config.secret or f"{plan.center}-secrets"
-    ns = k8s.core.v1.Namespace("namespace", metadata={"name": ns_name, "labels": {f"{LABEL}/center": plan.center}})
+    # Pod Security's baseline level refuses host networking and these capabilities: the namespace says privileged
+    ns = k8s.core.v1.Namespace("namespace", metadata={"name": ns_name, "labels": {
+        f"{LABEL}/center": plan.center, "pod-security.kubernetes.io/enforce": "privileged"}})
     opts = pulumi.ResourceOptions(depends_on=[ns])
     files_of: dict[str, list[RenderedFile]] = {}
     for f in center.files:
         files_of.setdefault(f.host, []).append(f)
     hosts = [h for s in sites for h in plan.hosts_of(s.name)]
     if any(h.role == "recording" for h in hosts) or _local_recordings(plan):
+        job = (ROLES / "recording_storage" / "files" / "trunkline-retention").read_text()  # the on-prem store's own job
         k8s.core.v1.ConfigMap("trunkline-retention", metadata={"name": "trunkline-retention", "namespace": ns_name},
-                              data={"trunkline-retention": (ROLES / "recording_storage" / "files" / "trunkline-retention").read_text()},
-                              opts=opts)
+                              data={"trunkline-retention": job}, opts=opts)
     outputs: dict = {"namespace": ns_name, "secret": secret, "sites": {}}
     for s in sites:
         outputs["sites"][s.name] = _site(plan, s, files_of, ns_name, secret, config, opts)
@@ -449,7 +452,7 @@ def _files(plan: Plan, h: Host, files: list[RenderedFile], ns: str, opts) -> _Fi
     data, binary = config_map_data(files)
     name = f"{h.name}-files"
     k8s.core.v1.ConfigMap(name, metadata={"name": name, "namespace": ns, "labels": _labels(plan, h)},
-                          data=data or None, binary_data=binary or None, immutable=False, opts=opts)
+                          data=data or None, binary_data=binary or None, opts=opts)
     return _Files(name, _keys(files))
 
 

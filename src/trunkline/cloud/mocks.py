@@ -12,6 +12,7 @@ permissions, image availability, prices, scheduling and admission are not checke
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from dataclasses import dataclass
 
@@ -113,10 +114,8 @@ def require(kind: str) -> None:
     """CloudToolMissing unless pulumi and the provider package of stack `kind` import here."""
     module, package, what = STACKS[kind]
     try:
-        import importlib
-
-        import pulumi  # noqa: F401
-        importlib.import_module(module)
+        for name in ("pulumi", module):
+            importlib.import_module(name)
     except ImportError:
         raise CloudToolMissing(f"{what} needs {package}; {INSTALL_HINT}") from None
 
