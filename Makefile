@@ -55,8 +55,8 @@ freeswitch-if-possible: apt
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# the demo needs trunkline alone; the tests add their tools and the AWS provider (the cloud extra,
-# about 270 MB, which the demo does not load)
+# the demo needs trunkline alone; the tests add their tools and the cloud providers (the cloud extra,
+# about 450 MB: pulumi-aws, pulumi-kubernetes, kubernetes-validate's schemas; the demo does not load it)
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e .

@@ -647,7 +647,7 @@ def cross_check(center: Blueprint) -> list[tuple[Loc, str, str]]:
         out.append((("spec", "sites"), "no site has role primary", "set role: primary on the site that carries the calls"))
     for i, site in enumerate(spec.sites):
         if site.kind == "cloud" and site.provider is None:
-            out.append((("spec", "sites", i, "provider"), "a cloud site needs a provider", "set provider: aws, azure, gcp, aliyun, tencent or private"))
+            out.append((("spec", "sites", i, "provider"), "a cloud site needs a provider", "set provider: aws, azure, gcp, aliyun, tencent, kubernetes or private"))
         if site.kind == "onprem" and site.provider not in (None, "private"):
             out.append((("spec", "sites", i, "provider"), f"an onprem site cannot run on {site.provider!r}", "drop provider or set kind: cloud"))
         if site.edge and site.kind != "cloud":
