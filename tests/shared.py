@@ -42,3 +42,27 @@ def needs_freeswitch() -> Path:
     if exe is None:
         cannot_run(f"FreeSWITCH is not installed under {freeswitch.PREFIX}: {freeswitch.INSTALL_HINT}")
     return exe
+
+
+AGENT_TROUBLE = ("Cannot create outgoing channel", "NORMAL_TEMPORARY_FAILURE", "USER_NOT_REGISTERED", "nta:", "tport",
+                 "agent_tp_error", "Agent ", "Offering call", "sending invite")
+
+
+def why_no_agent(state, node: str, queue: str, domain: str) -> str:
+    """One paragraph on why a node's queue rang no agent: each logged-in agent's row and tier (status, state,
+    ready time, no-answer count) and the log lines of offers, failed originates and sofia's transport
+    errors. Short enough for an assertion message, which CI's log keeps when it cuts the rest."""
+    from trunkline.targets.lab.media import fs_api, log
+
+    def rows(cmd):
+        out = [line.split("|") for line in fs_api(state, node, cmd).splitlines() if "|" in line]
+        return [dict(zip(out[0], r)) for r in out[1:]] if out else []
+
+    logged = [a for a in rows("callcenter_config agent list") if a["status"] != "Logged Out"]
+    agents = "; ".join(f"{a['name']} {a['status']}/{a['state']} ready {a['ready_time']} no-answer {a['no_answer_count']}"
+                       for a in logged)
+    tiers = "; ".join(f"{t['agent']} {t['state']}" for t in rows(f"callcenter_config tier list {queue}@{domain}")
+                      if t["agent"] in {a["name"] for a in logged})
+    lines = [line.split(" ", 3)[-1][:160] for line in log(state, node).splitlines()
+             if any(k in line for k in AGENT_TROUBLE)][-12:]
+    return f"{node}: agents [{agents}] tiers [{tiers}] log: " + " | ".join(lines)
