@@ -19,7 +19,7 @@ pytest.importorskip("pulumi_aws", reason=SKIP_REASON)
 
 from trunkline import center as pipeline  # noqa: E402
 from trunkline.blueprint.load import parse_set, validate_data  # noqa: E402
-from trunkline.cloud import aws as aws_stack  # noqa: E402
+from trunkline.cloud import aws as aws_stack, aws_sites  # noqa: E402
 from trunkline.cloud.mocks import preview  # noqa: E402
 from trunkline.errors import BlueprintError  # noqa: E402
 from trunkline.plan.topology import RTP_PORTS, SIP_TLS_PORT  # noqa: E402
@@ -85,13 +85,13 @@ def test_no_security_group_opens_sip_rtp_or_ssh_to_the_internet_unless_declared_
     public = {s.name for s in center.blueprint.spec.sites if s.edge and s.edge.public}
     for sg, rule in ingress(resources):
         if INTERNET & set(sources(rule)):
-            site = next(s.name for s in aws_stack.aws_sites(center.plan) if sg.startswith(f"{s.name}-"))
+            site = next(s.name for s in aws_sites(center.plan) if sg.startswith(f"{s.name}-"))
             assert site in public, f"{sg}: '{rule['description']}' open to the internet, edge not public"
             assert (rule["protocol"], rule["fromPort"]) in {("tcp", SIP_TLS_PORT), ("udp", RTP_PORTS[0]), ("udp", 16384)}, \
                 f"{sg}: '{rule['description']}' is more than SIP over TLS or RTP"
             assert not rule["description"].startswith("SSH"), f"{sg}: SSH open to the internet"
     instances = sorted(r.name for r in of_type(resources, "ec2/instance:Instance"))
-    hosts = sorted(h.name for s in aws_stack.aws_sites(center.plan) for h in center.plan.hosts_of(s.name))
+    hosts = sorted(h.name for s in aws_sites(center.plan) for h in center.plan.hosts_of(s.name))
     assert instances == hosts, "instances are not exactly the plan's hosts of the AWS sites"
     for lock in of_type(resources, "BucketObjectLockConfiguration"):
         assert lock.properties["rule"]["defaultRetention"]["days"] >= center.plan.sizing.retention_days, lock.name

@@ -11,7 +11,7 @@ from stacks_shared import CLOUD_EXAMPLES, SKIP_REASON, ingress, of_type, policy,
 
 pytest.importorskip("pulumi_aws", reason=SKIP_REASON)
 
-from trunkline.cloud import aws as aws_stack  # noqa: E402  (pulumi_aws is there: the mocks are set per preview)
+from trunkline.cloud import aws as aws_stack, aws_sites  # noqa: E402  (pulumi_aws is there: the mocks are set per preview)
 from trunkline.plan.topology import RTP_PORTS  # noqa: E402
 
 # pulumi_aws warns about its own deprecated modules as the mock runtime loads them
@@ -24,7 +24,7 @@ def test_every_example_with_a_cloud_site_is_covered():
 
 
 def _site_of(sg_name: str, center) -> str:
-    return next(s.name for s in aws_stack.aws_sites(center.plan) if sg_name.startswith(f"{s.name}-"))
+    return next(s.name for s in aws_sites(center.plan) if sg_name.startswith(f"{s.name}-"))
 
 
 @examples
@@ -36,7 +36,7 @@ def test_sip_is_open_only_to_the_trunks_peers_on_their_ports(path):
             allowed = {(f"{p}/32", t.port) for t in center.plan.trunks if site in t.sites for p in t.peers}
             for src in sources(rule):
                 assert (src, rule["fromPort"]) in allowed, f"{sg}: SIP from {src}:{rule['fromPort']} is no trunk peer of {site}"
-    for s in aws_stack.aws_sites(center.plan):
+    for s in aws_sites(center.plan):
         rules = [r for sg, r in ingress(resources) if sg == f"{s.name}-sip-proxy" and r["description"].startswith("SIP (")]
         want = {(f"{p}/32", t.port) for t in center.plan.trunks if s.name in t.sites for p in t.peers}
         got = {(src, r["fromPort"]) for r in rules for src in sources(r)}
@@ -52,7 +52,7 @@ def test_rtp_range_is_open_only_to_the_trunks_peers(path):
             peers = {f"{p}/32" for t in center.plan.trunks if site in t.sites for p in t.peers}
             assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("udp", *RTP_PORTS), f"{sg}: RTP rule {rule}"
             assert set(sources(rule)) <= peers, f"{sg}: RTP from {sources(rule)}, not the trunks' peers of {site}"
-    for s in aws_stack.aws_sites(center.plan):
+    for s in aws_sites(center.plan):
         assert any(r["description"].startswith("RTP from trunk") for sg, r in ingress(resources) if sg == f"{s.name}-rtpengine"), \
             f"{s.name}-rtpengine: no RTP rule for the site's trunks"
 
@@ -86,7 +86,7 @@ def test_the_center_own_hosts_reach_each_other_and_nothing_else_is_broad(path):
 def test_every_plan_host_has_exactly_one_instance_at_its_address(path):
     center, resources = stack(path)
     instances = {r.name: r for r in of_type(resources, "ec2/instance:Instance")}
-    want = {h.name: h.address for s in aws_stack.aws_sites(center.plan) for h in center.plan.hosts_of(s.name)}
+    want = {h.name: h.address for s in aws_sites(center.plan) for h in center.plan.hosts_of(s.name)}
     assert sorted(instances) == sorted(want), "instances are not the plan's hosts of the AWS sites"
     for name, address in want.items():
         assert instances[name].properties["privateIp"] == address, f"{name}: private IP is not the plan's {address}"
@@ -182,7 +182,7 @@ def test_recordings_expire_after_the_retention(path):
 def test_log_groups_keep_logs_as_long_as_the_packs_ask(path):
     center, resources = stack(path)
     groups = of_type(resources, "cloudwatch/logGroup:LogGroup")
-    assert len(groups) == len(aws_stack.aws_sites(center.plan))
+    assert len(groups) == len(aws_sites(center.plan))
     for g in groups:
         assert g.properties["retentionInDays"] >= center.plan.log_retention_days, f"{g.name}: kept {g.properties['retentionInDays']} days"
 
@@ -190,7 +190,7 @@ def test_log_groups_keep_logs_as_long_as_the_packs_ask(path):
 @examples
 def test_two_aws_sites_get_a_health_checked_failover_pair(path):
     center, resources = stack(path)
-    sites = aws_stack.aws_sites(center.plan)
+    sites = aws_sites(center.plan)
     pair = [r for r in of_type(resources, "route53/record:Record") if r.properties.get("failoverRoutingPolicies")]
     if len(sites) < 2:
         assert not pair, "a failover pair with one AWS site"
@@ -207,7 +207,7 @@ def test_two_aws_sites_get_a_health_checked_failover_pair(path):
 def test_hybrid_sites_route_every_onprem_network_through_the_vpn(path):
     center, resources = stack(path)
     onprem = sorted(s.cidr for s in center.plan.sites if s.kind == "onprem")
-    for s in aws_stack.aws_sites(center.plan):
+    for s in aws_sites(center.plan):
         vpn = sorted(r.properties["destinationCidrBlock"] for r in of_type(resources, "VpnConnectionRoute")
                      if r.name.startswith(f"{s.name}-vpn-"))
         routes = sorted(r.properties["destinationCidrBlock"] for r in of_type(resources, "ec2/route:Route")
@@ -220,7 +220,7 @@ def test_hybrid_sites_route_every_onprem_network_through_the_vpn(path):
 @examples
 def test_subnets_span_two_availability_zones_and_hold_every_host(path):
     center, resources = stack(path)
-    for s in aws_stack.aws_sites(center.plan):
+    for s in aws_sites(center.plan):
         subnets = [r for r in of_type(resources, "ec2/subnet:Subnet") if r.name.startswith(f"{s.name}-subnet-")]
         assert len({r.properties["availabilityZone"] for r in subnets}) == 2, f"{s.name}: subnets not in two zones"
         nets = [ipaddress.ip_network(r.properties["cidrBlock"]) for r in subnets]
@@ -265,7 +265,7 @@ def test_a_center_without_aws_sites_is_refused():
 def test_a_declared_rpo_replicates_recordings_to_the_standby_region_locked_and_encrypted():
     path = next(p for p in CLOUD_EXAMPLES if p.stem == "cloudshop")
     center, resources = stack(path, ("spec.dr.rpo=15m",))
-    standby = next(s for s in aws_stack.aws_sites(center.plan) if s.role == "standby")
+    standby = next(s for s in aws_sites(center.plan) if s.role == "standby")
     (repl,) = of_type(resources, "BucketReplicationConfig")
     rule = repl.properties["rules"][0]
     assert rule["status"] == "Enabled" and rule["destination"]["bucket"].endswith("-replica"), repl.name
@@ -282,14 +282,14 @@ def test_a_declared_rpo_replicates_recordings_to_the_standby_region_locked_and_e
 def test_no_replication_without_a_declared_rpo_or_a_second_region(path):
     center, resources = stack(path)
     rpo = "rpo" in (center.data["spec"].get("dr") or {})
-    regions = {s.region for s in aws_stack.aws_sites(center.plan)}
+    regions = {s.region for s in aws_sites(center.plan)}
     assert bool(of_type(resources, "BucketReplicationConfig")) == (rpo and len(regions) > 1), "replication where none was asked"
 
 
 @examples
 def test_route53_health_checkers_reach_the_proxies_tls_port_through_the_managed_prefix_list(path):
     center, resources = stack(path)
-    for s in aws_stack.aws_sites(center.plan):
+    for s in aws_sites(center.plan):
         rules = [r for sg, r in ingress(resources) if sg == f"{s.name}-sip-proxy" and r.get("prefixListIds")]
         assert [(r["fromPort"], r["prefixListIds"]) for r in rules] == [(5061, [f"pl-route53-healthchecks-{s.region}"])], \
             f"{s.name}-sip-proxy: health checkers' rule {rules}"

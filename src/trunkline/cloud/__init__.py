@@ -29,14 +29,27 @@ class CloudToolMissing(CloudError):
     exit_code = 2
 
 
+def cloud_sites(plan, provider: str) -> list:
+    """The sites a provider's stack deploys (kind: cloud, provider: aws|kubernetes); without pulumi, for comply too."""
+    return [s for s in plan.sites if s.kind == "cloud" and s.provider == provider]
+
+
 def aws_sites(plan) -> list:
-    """The sites the AWS stack deploys (kind: cloud, provider: aws); here, without pulumi, for comply too."""
-    return [s for s in plan.sites if s.kind == "cloud" and s.provider == "aws"]
+    return cloud_sites(plan, "aws")
 
 
 def kubernetes_sites(plan) -> list:
-    """The sites the Kubernetes stack deploys (kind: cloud, provider: kubernetes)."""
-    return [s for s in plan.sites if s.kind == "cloud" and s.provider == "kubernetes"]
+    return cloud_sites(plan, "kubernetes")
+
+
+def stack_sites(plan, provider: str, stack: str) -> list:
+    """The sites of a provider's stack, else a CloudError naming every site: a stack with nothing to deploy."""
+    sites = cloud_sites(plan, provider)
+    if not sites:
+        others = ", ".join(f"{s.name} ({s.kind}{', ' + s.provider if s.provider else ''})" for s in plan.sites)
+        raise CloudError(f"{plan.source}: no site has kind: cloud and provider: {provider} (sites: {others}); "
+                         f"the {stack} stack has nothing to deploy")
+    return sites
 
 
 INSTALL_HINT = "install the cloud extra: pip install 'trunkline[cloud]' (or make test, which installs it)"

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trunkline.cloud import CloudError, aws_sites, userdata
+from trunkline.cloud import CloudError, stack_sites, userdata
 from trunkline.plan.topology import FREESWITCH_RTP_PORTS, RTP_PORTS, SIP_TLS_PORT, Plan, SitePlan
 
 ANYWHERE = "0.0.0.0/0"
@@ -181,11 +181,7 @@ def build_stack(center, config: StackConfig | None = None) -> dict:
     """Every resource of the center's AWS sites; returns the stack's outputs (also exported)."""
     config = config or StackConfig()
     plan: Plan = center.plan
-    sites = aws_sites(plan)
-    if not sites:
-        others = ", ".join(f"{s.name} ({s.kind}{', ' + s.provider if s.provider else ''})" for s in plan.sites)
-        raise CloudError(f"{plan.source}: no site has kind: cloud and provider: aws (sites: {others}); "
-                         "the AWS stack has nothing to deploy")
+    sites = stack_sites(plan, "aws", "AWS")
     edges_declared = {s.name: (s.edge.model_dump() if s.edge else {}) for s in center.blueprint.spec.sites}
     files_of: dict[str, list] = {}
     for f in center.files:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from trunkline.cloud import CloudError, kubernetes_sites, userdata
+from trunkline.cloud import CloudError, stack_sites, userdata
 from trunkline.paths import ROLES
 from trunkline.plan.topology import Host, Plan, SitePlan
 from trunkline.render import RenderedFile
@@ -137,20 +137,11 @@ RESOLVER = r'''
 import json, os, sys, unicodedata
 root = os.environ.get("TRUNKLINE_ROOT", "/")
 MARKED, SECRETS, OUT = (os.path.join(root, "trunkline", d) for d in ("marked", "secrets", "resolved"))
-XML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
-def value(key):
+''' + userdata.ESCAPED + r'''def value(key):
     try:
         return open(os.path.join(SECRETS, key), encoding="utf-8").read().rstrip("\n")
     except FileNotFoundError:
         sys.exit(f"the Secret has no key {key}: kubectl create secret generic ... --from-literal={key}=...")
-def escaped(v, path):
-    if path.endswith(".xml"):
-        if any(ord(c) < 32 and c not in "\t\n\r" or 0xd800 <= ord(c) <= 0xdfff or c in "\ufffe\uffff" for c in v):
-            sys.exit(f"{path}: a secret value holds control characters that XML cannot hold (value not shown)")
-        return "".join(XML.get(c, c) for c in v)
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in v):
-        sys.exit(f"{path}: a secret value holds a line break or control character (value not shown)")
-    return v
 for key, (path, mode, refs) in json.loads(sys.argv[1]).items():
     text = open(os.path.join(MARKED, key), encoding="utf-8").read()
     for ref, skey in refs.items():
@@ -372,11 +363,7 @@ def build_stack(center, config: StackConfig | None = None) -> dict:
     """Every Kubernetes object of the center's kubernetes sites; returns the stack's outputs (also exported)."""
     config = config or StackConfig()
     plan: Plan = center.plan
-    sites = kubernetes_sites(plan)
-    if not sites:
-        others = ", ".join(f"{s.name} ({s.kind}{', ' + s.provider if s.provider else ''})" for s in plan.sites)
-        raise CloudError(f"{plan.source}: no site has kind: cloud and provider: kubernetes (sites: {others}); "
-                         "the Kubernetes stack has nothing to deploy")
+    sites = stack_sites(plan, "kubernetes", "Kubernetes")
     if plan.recording["mode"] != "none" and plan.recording["storage"]["kind"] == "nfs":
         raise CloudError("recording.storage.kind nfs: an NFS server in a pod would need privileges the stack does not "
                          "give; on Kubernetes set kind local (each media pod records to its own claim) or s3/oss")

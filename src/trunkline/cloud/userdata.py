@@ -70,6 +70,20 @@ def services(plan: Plan, role: str) -> list[str]:
     return [*CATALOGUE["common"].units, *CATALOGUE[role].units]
 
 
+# A secret's value as deploys.unmark places it (render/escape.secret_value), in python3 run on the
+# instance or in a pod: XML-escaped in .xml files, one line without control characters elsewhere
+# (needs sys and unicodedata imported). Shared by the AWS user-data and the Kubernetes init container.
+ESCAPED = r'''XML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+def escaped(v, path):
+    if path.endswith(".xml"):
+        if any(ord(c) < 32 and c not in "\t\n\r" or 0xd800 <= ord(c) <= 0xdfff or c in "\ufffe\uffff" for c in v):
+            sys.exit(f"{path}: a secret value holds control characters that XML cannot hold (value not shown)")
+        return "".join(XML.get(c, c) for c in v)
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in v):
+        sys.exit(f"{path}: a secret value holds a line break or control character (value not shown)")
+    return v
+'''
+
 # Run on the instance by python3: the markers of the given files replaced by the secrets' values,
 # with deploys.unmark's rules (render/escape.secret_value): XML-escaped in .xml files, one line
 # without control characters elsewhere. Owner, group and mode stay the bundle's.
@@ -77,8 +91,7 @@ RESOLVER = r'''
 import json, os, subprocess, sys, tempfile, time, unicodedata
 root, region, names = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 TRIES, PAUSE = 90, 20  # the operator puts the values after `up` made the secrets: wait up to 30 minutes
-XML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
-def value(ref, cache={}):
+''' + ESCAPED + r'''def value(ref, cache={}):
     for attempt in range(TRIES):
         if ref in cache:
             break
@@ -92,14 +105,6 @@ def value(ref, cache={}):
             print(f"secret {names[ref]}: no value yet, retrying in {PAUSE} s", file=sys.stderr)
             time.sleep(PAUSE)
     return cache[ref]
-def escaped(v, path):
-    if path.endswith(".xml"):
-        if any(ord(c) < 32 and c not in "\t\n\r" or 0xd800 <= ord(c) <= 0xdfff or c in "\ufffe\uffff" for c in v):
-            sys.exit(f"{path}: a secret value holds control characters that XML cannot hold (value not shown)")
-        return "".join(XML.get(c, c) for c in v)
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in v):
-        sys.exit(f"{path}: a secret value holds a line break or control character (value not shown)")
-    return v
 for path, refs in json.loads(sys.stdin.read()).items():
     full = os.path.join(root, path.lstrip("/"))
     text = open(full, encoding="utf-8").read()
