@@ -19,7 +19,7 @@ pytest.importorskip("pulumi_aws", reason=SKIP_REASON)
 
 from trunkline import center as pipeline  # noqa: E402
 from trunkline.blueprint.load import parse_set, validate_data  # noqa: E402
-from trunkline.cloud import aws as aws_stack, aws_sites  # noqa: E402
+from trunkline.cloud import aws_sites  # noqa: E402
 from trunkline.cloud.mocks import preview  # noqa: E402
 from trunkline.errors import BlueprintError  # noqa: E402
 from trunkline.plan.topology import RTP_PORTS, SIP_TLS_PORT  # noqa: E402
