@@ -31,7 +31,7 @@ from trunkline.targets.lab.agents import PER_POOL, invites, site_agents
 from trunkline.targets.lab.caller import carrier_caller
 from trunkline.targets.lab.media import fs_api, log_tail
 
-from shared import EXAMPLES, needs_freeswitch
+from shared import EXAMPLES, needs_freeswitch, why_no_agent
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (CI and make test run as root)")
 
@@ -139,7 +139,8 @@ def test_each_ivr_option_reaches_its_queue_and_a_skilled_agent_answers(center_la
                     for cmd in ("callcenter_config agent list", f"callcenter_config tier list {queue}@{plan.center}",
                                 "sofia status profile internal reg"):
                         print(f"--- {n}: {cmd} ---\n{fs_api(state, n, cmd)}")
-            assert rung and served, (digits, queue, rung, seen)
+            assert rung and served, (digits, queue, rung, seen, [why_no_agent(state, n, queue, plan.center)
+                                                                for n in sorted({node for node, *_ in seen})])
             pools = {agent.rsplit("-", 1)[0] for agent in rung + sorted(served)}
             assert all(skill in skills[p] for p in pools), f"{digits} -> {queue} ({skill}) rang {rung}, served by {served}"
             proven.append(f"{digits.replace('wwww', ' ')} -> {queue}: {', '.join(sorted(served))}")
@@ -167,7 +168,7 @@ def test_a_queue_with_no_agent_logged_in_announces_and_lets_the_caller_go_after_
     def watch(node, member):
         uuid = member["session_uuid"]
         return (time.monotonic(), member["state"], fs_api(state, node, f"uuid_exists {uuid}").strip() == "true",
-                fs_api(state, node, f"uuid_buglist {uuid}"))
+                fs_api(state, node, f"uuid_buglist {uuid}"), int(member["joined_epoch"]), int(member["abandoned_epoch"]))
 
     set_status("Logged Out")
     try:
@@ -180,13 +181,16 @@ def test_a_queue_with_no_agent_logged_in_announces_and_lets_the_caller_go_after_
     # waiting all along, no agent serving; "Abandoned" once max_wait passed (kept for discard-abandoned-after)
     states = {st for _, st, _ in seen}
     assert "Waiting" in states and states <= {"Waiting", "Abandoned"} and not {a for _, _, a in seen if a}, seen
-    assert any("displace" in bugs and "ivr-one_moment_please.wav" in bugs for *_, bugs in polls), polls[-1:]
-    joined = min(t for t, st, *_ in polls)
-    given_up = min(t for t, st, *_ in polls if st == "Abandoned")
-    ended = min(t for t, _, alive, _ in polls if not alive)
-    assert MAX_WAIT_S - 1 <= given_up - joined <= MAX_WAIT_S + 3, given_up - joined
+    assert any("displace" in bugs and "ivr-one_moment_please.wav" in bugs for _, _, _, bugs, *_ in polls), polls[-1:]
+    # mod_callcenter's own record of the wait (whole seconds; the member thread checks about once a second):
+    # the polls see it up to a poll (0.4 s plus four fs_cli runs) late at either end, too coarse to bound it
+    abandoned = [(t, a - j) for t, st, _, _, j, a in polls if st == "Abandoned"]
+    assert abandoned, f"the member was never given up: {[p[1] for p in polls]}"
+    given_up, waited = abandoned[0]
+    ended = min(t for t, _, alive, *_ in polls if not alive)
+    assert MAX_WAIT_S <= waited <= MAX_WAIT_S + 2, waited
     assert 0 <= ended - given_up <= 5, ended - given_up  # the goodbye prompt (a 1 s tone in the lab), then hangup
-    print(f"{plan.center}: {queue} with no agent: given up {given_up - joined:.1f} s after joining, "
+    print(f"{plan.center}: {queue} with no agent: given up {waited} s after joining (the queue's record), "
           f"channel ended {ended - given_up:.1f} s later (max_wait {MAX_WAIT_S} s)")
 
 
