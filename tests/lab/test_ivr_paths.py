@@ -38,9 +38,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (C
 MAX_WAIT_S = 15  # above the agents' wrap-up (10 s): a skilled agent is free again before a caller gives up
 ANNOUNCE_S = 3
 DTMF_AT_S = 3.0  # after answer: the menu's greeting (a 1 s tone in the lab) has played
-# the queue rings an agent ~0.1 s after the caller joins. About 1 first call in 5 after a lab's up, the
-# node's INVITE to both agents fails at once (sofia's own 503, not yet understood) and mod_callcenter
-# offers the call again after the agents' no-answer delay (10 s): held long enough to see that
+# the queue rings an agent ~0.1 s after the caller joins. Before the lab rang one agent from every node
+# while it came up (agents.ring_once), about 1 first call in 5 saw the node's INVITE to both agents fail
+# at once (sofia's own 503, not yet understood) and mod_callcenter offer the call again after the
+# agents' no-answer delay (10 s): held long enough to see that, should it still happen
 HOLD_S = 16.0
 POLL_S = 0.4
 
