@@ -48,20 +48,25 @@ AGENT_TROUBLE = ("Cannot create outgoing channel", "NORMAL_TEMPORARY_FAILURE", "
                  "agent_tp_error", "Agent ", "Offering call", "sending invite")
 
 
+def fs_rows(state, node: str, cmd: str) -> list[dict]:
+    """The rows of a FreeSWITCH API table answer (`callcenter_config ... list`: a header line, then
+    one '|'-separated line a row) as dicts by the header's names."""
+    from trunkline.targets.lab.media import fs_api
+
+    out = [line.split("|") for line in fs_api(state, node, cmd).splitlines() if "|" in line]
+    return [dict(zip(out[0], r)) for r in out[1:]] if out else []
+
+
 def why_no_agent(state, node: str, queue: str, domain: str) -> str:
     """One paragraph on why a node's queue rang no agent: each logged-in agent's row and tier (status, state,
     ready time, no-answer count) and the log lines of offers, failed originates and sofia's transport
     errors. Short enough for an assertion message, which CI's log keeps when it cuts the rest."""
-    from trunkline.targets.lab.media import fs_api, log
+    from trunkline.targets.lab.media import log
 
-    def rows(cmd):
-        out = [line.split("|") for line in fs_api(state, node, cmd).splitlines() if "|" in line]
-        return [dict(zip(out[0], r)) for r in out[1:]] if out else []
-
-    logged = [a for a in rows("callcenter_config agent list") if a["status"] != "Logged Out"]
+    logged = [a for a in fs_rows(state, node, "callcenter_config agent list") if a["status"] != "Logged Out"]
     agents = "; ".join(f"{a['name']} {a['status']}/{a['state']} ready {a['ready_time']} no-answer {a['no_answer_count']}"
                        for a in logged)
-    tiers = "; ".join(f"{t['agent']} {t['state']}" for t in rows(f"callcenter_config tier list {queue}@{domain}")
+    tiers = "; ".join(f"{t['agent']} {t['state']}" for t in fs_rows(state, node, f"callcenter_config tier list {queue}@{domain}")
                       if t["agent"] in {a["name"] for a in logged})
     lines = [line.split(" ", 3)[-1][:160] for line in log(state, node).splitlines()
              if any(k in line for k in AGENT_TROUBLE)][-12:]

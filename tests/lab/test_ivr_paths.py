@@ -31,7 +31,7 @@ from trunkline.targets.lab.agents import PER_POOL, invites, site_agents
 from trunkline.targets.lab.caller import carrier_caller
 from trunkline.targets.lab.media import fs_api, log_tail
 
-from shared import EXAMPLES, needs_freeswitch, why_no_agent
+from shared import EXAMPLES, fs_rows, needs_freeswitch, why_no_agent
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (CI and make test run as root)")
 
@@ -90,9 +90,7 @@ def _nodes(plan) -> list[str]:
 
 
 def _members(state, node: str, queue: str, domain: str) -> list[dict]:
-    out = fs_api(state, node, f"callcenter_config queue list members {queue}@{domain}").strip().splitlines()
-    rows = [line.split("|") for line in out if "|" in line]
-    return [dict(zip(rows[0], r)) for r in rows[1:]] if rows else []
+    return fs_rows(state, node, f"callcenter_config queue list members {queue}@{domain}")
 
 
 def _call_watching(state, plan, caller, digits: str, queue: str, hold_s: float, extra=None):

@@ -182,34 +182,37 @@ def start_agents(state: LabState, plan: Plan, per_pool: int = PER_POOL,
         scenario.touch(mode=0o600)
         scenario.write_text(register_scenario(address, state.secrets()[plan.security["agent_sip_password"]]))
         for node in nodes:
-            # sofia's transport errors (an ICMP error, a failed send: the 503 it then gives a call) are
-            # silent at FreeSWITCH's default log level; the lab logs them, to tell why an agent was not rung
-            for component in ("nta", "tport"):
-                fs_api(state, node.name, f"sofia loglevel {component} 3")
-            register(ns, address, node.address, agents, scenario, workdir)
-            api = lambda cmd, host=node.name: fs_api(state, host, cmd)  # noqa: E731
-            log_in(api, agents)
-            tries = ring_once(api, agents[0], plan.center)
-            if tries > 1:  # not hidden: the lab's output says so (see tests/lab/test_ivr_paths.py)
-                progress(f"{node.name}: ringing agent {agents[0]} failed {tries - 1} time(s) before it answered")
+            join(state, plan, node.name, agents, progress)
         logged[site.name] = agents
     return logged
+
+
+def join(state: LabState, plan: Plan, node: str, agents: list[str], progress: Callable[[str], None] = lambda s: None) -> None:
+    """The site's agents on one media node: registered, logged in (read back) and one of them rung."""
+    from trunkline.targets.lab.media import fs_api
+
+    host = next(h for h in plan.hosts if h.name == node)
+    api = lambda cmd: fs_api(state, node, cmd)  # noqa: E731
+    # sofia's transport errors (an ICMP error, a failed send: the 503 it then gives a call) are silent at
+    # FreeSWITCH's default log level; the lab logs them, to tell why an agent was not rung
+    for component in ("nta", "tport"):
+        api(f"sofia loglevel {component} 3")
+    register(agents_ns(plan.center, host.site), free_address(plan, host.site), host.address, agents,
+             state.dir / "agents" / f"agent-register-{host.site}.xml", state.dir / "agents")
+    log_in(api, agents)
+    tries = ring_once(api, agents[0], plan.center)
+    if tries > 1:  # not hidden: the lab's output says so (see tests/lab/test_ivr_paths.py)
+        progress(f"{node}: ringing agent {agents[0]} failed {tries - 1} time(s) before it answered")
 
 
 def rejoin(state: LabState, plan: Plan, node: str, per_pool: int = PER_POOL) -> list[str]:
     """After a media node restarted: its site's agents register to it and log in again, as their
     phones (at their next registration) and desktops would. Returns the agents."""
-    from trunkline.targets.lab.media import fs_api
-
     host = next(h for h in plan.hosts if h.name == node)
     agents = [a for names in site_agents(plan, host.site, per_pool).values() for a in names]
-    scenario = state.dir / "agents" / f"agent-register-{host.site}.xml"
-    if not agents or not scenario.exists():
+    if not agents or not (state.dir / "agents" / f"agent-register-{host.site}.xml").exists():
         return []
-    register(agents_ns(plan.center, host.site), free_address(plan, host.site), host.address, agents, scenario,
-             state.dir / "agents")
-    log_in(lambda cmd: fs_api(state, node, cmd), agents)
-    ring_once(lambda cmd: fs_api(state, node, cmd), agents[0], plan.center)
+    join(state, plan, node, agents)
     return agents
 
 
