@@ -16,7 +16,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from stacks_shared import CLOUD_EXAMPLES
+from stacks_shared import CLOUD_EXAMPLES, of_type
 
 from trunkline import center as pipeline
 
@@ -46,10 +46,6 @@ def stack(path, extra: tuple[str, ...] = ()):
     """(center, the Kubernetes stack's resources) of an example with its first cloud site on Kubernetes."""
     c = pipeline.load(path, [*k8s_sets(path), *extra])
     return c, preview_kubernetes(c)
-
-
-def of_kind(resources, token: str) -> list:
-    return [r for r in resources if r.type.endswith(token)]
 
 
 def workloads(resources) -> dict:
@@ -88,7 +84,7 @@ def test_every_pod_uses_host_networking_and_the_cluster_dns(path):
         assert spec["dnsPolicy"] == "ClusterFirstWithHostNet", f"{name}: dnsPolicy {spec.get('dnsPolicy')}"
     roles = {center.plan.host(n).role for n in workloads(resources)}
     assert {"sip-proxy", "rtpengine"} <= roles, "no Kamailio or rtpengine workload to check"
-    (ns,) = of_kind(resources, "core/v1:Namespace")
+    (ns,) = of_type(resources, "core/v1:Namespace")
     assert ns.properties["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged", \
         "Pod Security's baseline level would refuse host networking"
 
@@ -109,7 +105,7 @@ def test_freeswitch_runs_as_a_statefulset_and_proxies_and_relays_as_recreated_de
 def _config_maps(resources) -> dict[str, dict[str, bytes]]:
     """host -> {key: bytes} of its files ConfigMap (data and binaryData)."""
     out = {}
-    for r in of_kind(resources, "core/v1:ConfigMap"):
+    for r in of_type(resources, "core/v1:ConfigMap"):
         if r.name.endswith("-files"):
             data = {k: v.encode() for k, v in (r.properties.get("data") or {}).items()}
             data |= {k: base64.b64decode(v) for k, v in (r.properties.get("binaryData") or {}).items()}
@@ -160,7 +156,7 @@ def test_no_secret_value_reaches_config_maps_or_any_input(monkeypatch):
     resources = preview_kubernetes(center)
     for r in resources:
         assert SENTINEL not in json.dumps(r.properties), f"{r.name}: a secret value in the stack's inputs"
-    assert not of_kind(resources, "core/v1:Secret"), "the stack makes a Secret (its value would be in the state)"
+    assert not of_type(resources, "core/v1:Secret"), "the stack makes a Secret (its value would be in the state)"
     marked = [f for f in center.files if f.secrets and f.host in {h.name for h in k8s_hosts(center)}]
     assert marked, "no marked file on the Kubernetes site"
     for f in marked:
@@ -198,7 +194,7 @@ def test_the_init_container_resolves_markers_as_the_on_prem_apply(tmp_path):
 @examples
 def test_a_disruption_budget_per_role_of_each_site_lets_one_pod_down(path):
     center, resources = stack(path)
-    budgets = {r.name: r.properties["spec"] for r in of_kind(resources, "policy/v1:PodDisruptionBudget")}
+    budgets = {r.name: r.properties["spec"] for r in of_type(resources, "policy/v1:PodDisruptionBudget")}
     for s in kubernetes_sites(center.plan):
         for role in {h.role for h in center.plan.hosts_of(s.name)}:
             spec = budgets.get(f"{s.name}-{role}")
