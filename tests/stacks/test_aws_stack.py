@@ -172,10 +172,12 @@ def test_every_bucket_is_kms_encrypted_private_and_tls_only(path):
 
 
 @examples
-def test_recordings_expire_after_the_retention(path):
+def test_recordings_expire_after_the_retention_in_every_bucket_the_replica_too(path):
     center, resources = stack(path)
-    (life,) = of_type(resources, "BucketLifecycleConfiguration")
-    assert life.properties["rules"][0]["expiration"]["days"] == center.plan.sizing.retention_days, life.name
+    buckets = [b.properties["bucket"] for b in of_type(resources, "s3/bucket:Bucket") if b.name.startswith("recordings")]
+    expiring = {life.properties["bucket"]: life.properties["rules"][0]["expiration"]["days"]
+                for life in of_type(resources, "BucketLifecycleConfiguration")}
+    assert buckets and expiring == {b: center.plan.sizing.retention_days for b in buckets}
 
 
 @examples

@@ -218,16 +218,22 @@ def _recordings(plan: Plan, provider: aws.Provider, tags: dict):
     opts = pulumi.ResourceOptions(provider=provider)
     key = _key("recordings-key", f"{plan.center}: call recordings", opts, tags)
     bucket = _private_bucket("recordings", key, opts, tags, bucket=rec["storage"]["bucket"], object_lock=True)
-    child = pulumi.ResourceOptions(provider=provider, parent=bucket)
+    _kept_for_retention(plan, "recordings", bucket, pulumi.ResourceOptions(provider=provider, parent=bucket))
+    return bucket, key
+
+
+def _kept_for_retention(plan: Plan, name: str, bucket, opts) -> None:
+    """A recordings bucket (or its replica) keeps each recording for the retention and no longer:
+    Object Lock until then (COMPLIANCE with worm), and a lifecycle rule that expires it then."""
     days = min(OBJECT_LOCK_MAX_DAYS, plan.sizing.retention_days)
-    aws.s3.BucketObjectLockConfiguration("recordings-object-lock", bucket=bucket.id, object_lock_enabled="Enabled", rule={
-        "default_retention": {"mode": "COMPLIANCE" if rec["storage"]["worm"] else "GOVERNANCE", "days": days}}, opts=child)
-    aws.s3.BucketLifecycleConfiguration("recordings-lifecycle", bucket=bucket.id, rules=[{
+    aws.s3.BucketObjectLockConfiguration(f"{name}-object-lock", bucket=bucket.id, object_lock_enabled="Enabled", rule={
+        "default_retention": {"mode": "COMPLIANCE" if plan.recording["storage"]["worm"] else "GOVERNANCE", "days": days}},
+        opts=opts)
+    aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=[{
         "id": "retention", "status": "Enabled", "filter": {},
         "expiration": {"days": days},  # the lock keeps every version until then
         "noncurrent_version_expiration": {"noncurrent_days": 1},
-        "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
-    return bucket, key
+        "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=opts)
 
 
 def _replica(plan: Plan, sites: list[SitePlan], providers: dict, recordings, tags: dict):
@@ -245,11 +251,8 @@ def _replica(plan: Plan, sites: list[SitePlan], providers: dict, recordings, tag
     rec = plan.recording
     replica = _private_bucket("recordings-replica", key, opts, tags, bucket=f"{rec['storage']['bucket'][:55]}-replica",
                               object_lock=True)
-    days = min(OBJECT_LOCK_MAX_DAYS, plan.sizing.retention_days)
-    aws.s3.BucketObjectLockConfiguration("recordings-replica-object-lock", bucket=replica.id, object_lock_enabled="Enabled",
-                                         rule={"default_retention": {"mode": "COMPLIANCE" if rec["storage"]["worm"] else "GOVERNANCE",
-                                                                     "days": days}},
-                                         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=replica)))
+    # the replica expires as the source does: a replicated recording must not outlive its retention
+    _kept_for_retention(plan, "recordings-replica", replica, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=replica)))
     home_opts = pulumi.ResourceOptions(provider=providers[home.name])
     role = aws.iam.Role("recordings-replication", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}]}), tags=tags, opts=home_opts)
