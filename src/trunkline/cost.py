@@ -8,17 +8,20 @@ The model (docs/cost.md tells it for buyers):
     and expansion per added seat (once and yearly). Each figure is per seat, channel, Mbit/s or
     center; the quantities come from the plan, never from the blueprint. Fixed (per center)
     costs are what make size matter: the default self-built platform is shared by its seats.
-  * self-built and hosted price the whole center one way. Hybrid is the blueprint as drawn:
-    seats in pools with `hosted: true` or at a cloud site with role burst are priced as hosted,
-    the rest as self-built. Channels and bandwidth follow the seats (the hosted part gets
-    ceil(channels x hosted seats / seats)); a part with no seats costs nothing, so a
-    blueprint without hosted or burst seats has a hybrid equal to its self-built center.
+  * self-built and hosted price the whole center one way. Hybrid is the blueprint as drawn
+    (hybrid_part): seats in pools with `hosted: true`, or at a burst site of a provider with no
+    stack, are priced as hosted; seats at AWS sites are the cloud part, the self-built items
+    but the platform build, plus the AWS bill (trunkline.cloud.bill) every month; the rest as
+    self-built. Channels and bandwidth follow the seats (the hosted part gets
+    ceil(channels x hosted seats / seats), the cloud part likewise); a part with no seats costs
+    nothing, so a blueprint without hosted, burst or AWS seats has a hybrid equal to its
+    self-built center.
   * month 0 holds the one-off costs; month m adds m monthly bills. All three curves are
     straight lines, so the break-even of two models is exact: the month in which the total of
     the model that was cheaper at first reaches the other's, ceil((I_a - I_b) / (M_b - M_a)).
     The articles' 100-seat case: (150 - 10) / (15 - 5) = 14 (in 10,000 CNY).
   * expansion: 1, 50, 100, 200, 500 added seats at the book's expansion prices; a hybrid grows
-    in the cloud (added seats are rented burst seats), so it takes the hosted prices.
+    in the cloud: as rented burst seats (the hosted prices), or at its AWS sites (self-built's).
 
 Money is Decimal and the break-even a Fraction, so the articles' figures come out exactly.
 """
@@ -115,10 +118,62 @@ class Models(_Book):
         return self.self_built if model == "self-built" else self.hosted
 
 
+class Rate(_Book):
+    """One cloud unit price, in the cloud section's currency."""
+
+    price: Money
+    source: str = ""
+
+
+class Rates(_Book):
+    """Unit prices by kind (instance type, S3 storage class), in the cloud section's currency."""
+
+    rates: dict[str, Money]
+    source: str = ""
+
+
+class AwsPrices(_Book):
+    """List prices of what the AWS stack makes and uses (trunkline.cloud.bill prices it).
+
+    `rate` converts them to the book's currency: book currency per unit of `currency`."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    rate: Money
+    rate_source: str = ""
+    region: str  # the region these prices are for; a site elsewhere gets a note
+    instance_hour: Rates  # by EC2 instance type
+    volume_gb_month: Rates  # by EBS volume type
+    public_ipv4_hour: Rate
+    load_balancer_hour: Rate
+    load_balancer_capacity_unit_hour: Rate
+    nat_gateway_hour: Rate
+    nat_gateway_gb: Rate
+    vpn_connection_hour: Rate
+    transfer_out_gb: Rate
+    transfer_inter_region_gb: Rate
+    s3_gb_month: Rates  # by storage class
+    s3_put_1000: Rate
+    s3_transition_1000: Rates  # by the class objects move to
+    s3_replication_time_control_gb: Rate
+    kms_key_month: Rate
+    route53_zone_month: Rate
+    route53_health_check_month: Rate
+    route53_fast_interval_month: Rate
+    logs_ingest_gb: Rate
+    logs_storage_gb_month: Rate
+    secret_month: Rate
+    log_bytes_per_call: Rate  # not a price: the logs a call leaves, an estimate to set from your own
+
+
+class CloudPrices(_Book):
+    aws: AwsPrices | None = None
+
+
 class PriceBook(_Book):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     title: str = ""
     models: Models
+    cloud: CloudPrices | None = None  # without it, a cloud site's resources are not priced (a note says so)
     path: str = Field("", exclude=True)  # where it was read from, for messages and reports
 
 
@@ -209,6 +264,7 @@ class CostBasis:
     whole: Part
     hybrid_self_built: Part
     hybrid_hosted: Part
+    hybrid_cloud: Part = Part(0, 0, Decimal(0))  # seats at AWS sites: self-built software on rented resources
     agents: int = 0
     scheduled_agents: int = 0
     traffic_erlangs: float = 0.0
@@ -217,35 +273,51 @@ class CostBasis:
     retention_days: int = 0
 
     @classmethod
-    def of_seats(cls, seats: int, channels: int, hosted_seats: int = 0, mbps: Decimal = Decimal(0)) -> CostBasis:
+    def of_seats(cls, seats: int, channels: int, hosted_seats: int = 0, mbps: Decimal = Decimal(0),
+                 cloud_seats: int = 0) -> CostBasis:
         """A center given by its figures alone (e.g. the articles' 100 seats on 150 channels)."""
-        hosted_channels = math.ceil(Fraction(channels * hosted_seats, seats)) if seats else 0
-        hosted_mbps = mbps * hosted_channels / channels if channels else Decimal(0)
+        def share(n: int, left: int) -> tuple[int, Decimal]:
+            ch = min(left, math.ceil(Fraction(channels * n, seats))) if seats else 0
+            return ch, mbps * ch / channels if channels else Decimal(0)
+
+        hosted_channels, hosted_mbps = share(hosted_seats, channels)
+        cloud_channels, cloud_mbps = share(cloud_seats, channels - hosted_channels)
         return cls(
             whole=Part(seats, channels, mbps),
-            hybrid_self_built=Part(seats - hosted_seats, channels - hosted_channels, mbps - hosted_mbps),
+            hybrid_self_built=Part(seats - hosted_seats - cloud_seats, channels - hosted_channels - cloud_channels,
+                                   mbps - hosted_mbps - cloud_mbps),
             hybrid_hosted=Part(hosted_seats, hosted_channels, hosted_mbps),
+            hybrid_cloud=Part(cloud_seats, cloud_channels, cloud_mbps),
         )
 
 
-def is_hybrid_hosted(plan: Plan, pool) -> bool:
-    """The hybrid rule: a rented pool, or one at a cloud burst site."""
+def hybrid_part(plan: Plan, pool) -> str:
+    """The hybrid rule: a rented pool is hosted; a pool at an AWS site is cloud (trunkline's stack on
+    rented resources, priced by trunkline.cloud.bill); one at another provider's burst site is hosted
+    (its resources cannot be priced, so it is taken as rented); every other pool is self-built."""
     site = plan.site(pool.site)
-    return pool.hosted or (site.kind == "cloud" and site.role == "burst")
+    if pool.hosted:
+        return "hosted"
+    if site.kind == "cloud" and site.provider == "aws":
+        return "cloud"
+    return "hosted" if site.kind == "cloud" and site.role == "burst" else "self-built"
 
 
 def cost_basis(plan: Plan) -> CostBasis:
     s = plan.sizing
     seats = sum(p.agents for p in plan.seats)
-    hosted = [p for p in plan.seats if is_hybrid_hosted(plan, p)]
-    base = CostBasis.of_seats(seats, s.channels, sum(p.agents for p in hosted), Decimal(str(s.bandwidth_kbps)) / 1000)
-    hosted_names = {p.pool for p in hosted}
+    parts = {name: [p for p in plan.seats if hybrid_part(plan, p) == name] for name in ("self-built", "hosted", "cloud")}
+    base = CostBasis.of_seats(seats, s.channels, sum(p.agents for p in parts["hosted"]), Decimal(str(s.bandwidth_kbps)) / 1000,
+                              sum(p.agents for p in parts["cloud"]))
+
+    def named(part: Part, pools: list) -> Part:
+        return Part(part.seats, part.channels, part.mbps, tuple(p.pool for p in pools))
+
     return CostBasis(
         whole=Part(base.whole.seats, base.whole.channels, base.whole.mbps, tuple(p.pool for p in plan.seats)),
-        hybrid_self_built=Part(base.hybrid_self_built.seats, base.hybrid_self_built.channels, base.hybrid_self_built.mbps,
-                               tuple(p.pool for p in plan.seats if p.pool not in hosted_names)),
-        hybrid_hosted=Part(base.hybrid_hosted.seats, base.hybrid_hosted.channels, base.hybrid_hosted.mbps,
-                           tuple(p.pool for p in hosted)),
+        hybrid_self_built=named(base.hybrid_self_built, parts["self-built"]),
+        hybrid_hosted=named(base.hybrid_hosted, parts["hosted"]),
+        hybrid_cloud=named(base.hybrid_cloud, parts["cloud"]),
         agents=s.agents, scheduled_agents=s.scheduled_agents, traffic_erlangs=s.traffic_erlangs,
         bandwidth_kbps=s.bandwidth_kbps, storage_bytes=s.storage_bytes, retention_days=s.retention_days,
     )
@@ -323,6 +395,7 @@ class CostReport:
     notes: tuple[str, ...] = ()
     plan_warnings: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)  # "self-built.trunks" -> source
+    cloud_bill: Any = None  # trunkline.cloud.bill.CloudBill: the hybrid's AWS resources and usage, a month
 
     def series(self, model: str) -> list[Decimal]:
         """Cumulative cost at the end of months 0..months (month 0: the one-off costs)."""
@@ -346,7 +419,7 @@ class CostReport:
             },
             "hybrid_split": {
                 part: {"seats": p.seats, "channels": p.channels, "mbps": _num(p.mbps), "pools": list(p.pools)}
-                for part, p in (("self-built", b.hybrid_self_built), ("hosted", b.hybrid_hosted))
+                for part, p in (("self-built", b.hybrid_self_built), ("hosted", b.hybrid_hosted), ("cloud", b.hybrid_cloud))
             },
             "models": {
                 name: {
@@ -371,6 +444,7 @@ class CostReport:
                                       for m in MODELS}}
                 for e in self.expansion
             ],
+            "cloud_bill": self.cloud_bill.as_dict(_num) if self.cloud_bill else None,
             "notes": list(self.notes),
             "plan_warnings": list(self.plan_warnings),
         }
@@ -382,15 +456,25 @@ def _num(value: Decimal) -> int | float:
     return int(q) if q == q.to_integral_value() else float(q)
 
 
-def _part_items(prices: ModelPrices, part: Part, whose: str) -> list[ItemCost]:
+def _part_items(prices: ModelPrices, part: Part, whose: str, items: tuple[str, ...] = ITEMS[:-1]) -> list[ItemCost]:
     if part.seats == 0:
         return []  # no seats run this way: no build, no bills
     out = []
-    for name in ITEMS[:-1]:
+    for name in items:
         item = getattr(prices, name)
         qty = part.quantity(item.per)
         out.append(ItemCost(whose, name, item.per, qty, item.once * qty, item.monthly * qty, item.source))
     return out
+
+
+def _cloud_items(prices: ModelPrices, part: Part, bill) -> list[ItemCost]:
+    """The hybrid's cloud part: the self-built per-seat, channel and bandwidth items (licences, trunks,
+    maintenance, calls; no platform build: the platform is rented) and the cloud bill's lines."""
+    items = _part_items(prices, part, "cloud", tuple(i for i in ITEMS[:-1] if i != "initial_build"))
+    if bill is not None and not isinstance(bill, str):
+        items += [ItemCost("cloud", f"{bill.provider}: {x.item}", x.unit, x.quantity, Decimal(0), x.monthly, x.source)
+                  for x in bill.lines]
+    return items
 
 
 def _model_cost(model: str, items: list[ItemCost]) -> ModelCost:
@@ -414,13 +498,13 @@ def break_even(a: ModelCost, b: ModelCost) -> BreakEven:
     return BreakEven(models, math.ceil(t), t, first.model, after.model)
 
 
-def cost_of_ownership(basis: CostBasis, book: PriceBook, months: int = DEFAULT_MONTHS) -> CostReport:
+def cost_of_ownership(basis: CostBasis, book: PriceBook, months: int = DEFAULT_MONTHS, bill=None) -> CostReport:
     """The three models priced from a basis; see the module docstring for the rules."""
-    return _report(basis, book, months, center="", customer="", source="")
+    return _report(basis, book, months, center="", customer="", source="", bill=bill)
 
 
 def _report(basis: CostBasis, book: PriceBook, months: int, *, center: str, customer: str, source: str,
-            warnings: tuple[str, ...] = ()) -> CostReport:
+            warnings: tuple[str, ...] = (), bill=None) -> CostReport:
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
         raise UsageError(f"--months {months}: give a whole number of months from 1 to {MAX_MONTHS}")
     sb, ho = book.models.self_built, book.models.hosted
@@ -428,35 +512,53 @@ def _report(basis: CostBasis, book: PriceBook, months: int, *, center: str, cust
         "self-built": _model_cost("self-built", _part_items(sb, basis.whole, "self-built")),
         "hosted": _model_cost("hosted", _part_items(ho, basis.whole, "hosted")),
         "hybrid": _model_cost("hybrid", _part_items(sb, basis.hybrid_self_built, "self-built")
-                              + _part_items(ho, basis.hybrid_hosted, "hosted")),
+                              + _part_items(ho, basis.hybrid_hosted, "hosted") + _cloud_items(sb, basis.hybrid_cloud, bill)),
     }
+    # a hybrid grows in the cloud: at its AWS sites (licences bought, resources rented) or as rented seats
+    grows = "self-built" if basis.hybrid_cloud.seats else "hosted"
     expansion = tuple(
         ExpansionCost(
             seats=n,
-            placed_as={"self-built": "self-built", "hosted": "hosted", "hybrid": "hosted"},
-            once={"self-built": sb.expansion.once * n, "hosted": ho.expansion.once * n, "hybrid": ho.expansion.once * n},
-            yearly={"self-built": sb.expansion.yearly * n, "hosted": ho.expansion.yearly * n, "hybrid": ho.expansion.yearly * n},
+            placed_as={"self-built": "self-built", "hosted": "hosted", "hybrid": grows},
+            once={"self-built": sb.expansion.once * n, "hosted": ho.expansion.once * n,
+                  "hybrid": book.models.of(grows).expansion.once * n},
+            yearly={"self-built": sb.expansion.yearly * n, "hosted": ho.expansion.yearly * n,
+                    "hybrid": book.models.of(grows).expansion.yearly * n},
         )
         for n in EXPANSION_SEATS
     )
+    b = basis
     notes = []
-    if basis.whole.seats and not basis.hybrid_hosted.seats:
-        notes.append("no seat pool is hosted and no cloud site has role burst, so the hybrid is the self-built center; "
-                     "set hosted: true on a pool or add a cloud site with role: burst to price a hybrid")
-    if basis.whole.seats and not basis.hybrid_self_built.seats:
+    if b.whole.seats and not b.hybrid_hosted.seats and not b.hybrid_cloud.seats and bill is None:
+        notes.append("no seat pool is hosted and no site is a cloud burst or AWS site, so the hybrid is the self-built center; "
+                     "set hosted: true on a pool or add a cloud site to price a hybrid")
+    if b.whole.seats and b.whole.seats == b.hybrid_hosted.seats:
         notes.append("every seat is hosted or at a cloud burst site, so the hybrid is the hosted center")
-    notes.append("a hybrid grows in the cloud: its added seats are priced as rented (hosted) seats")
+    if b.hybrid_cloud.seats or bill is not None:
+        notes.append("the hybrid's cloud part is its AWS sites: the self-built per-seat, channel and bandwidth items "
+                     "(no platform build: it is rented) and the AWS bill's lines, every month")
+    if isinstance(bill, str):
+        notes.append(f"the AWS sites' resources are not priced: {bill}")
+    elif bill is not None:
+        notes += [f"AWS bill: {n}" for n in bill.notes]
+    if grows == "self-built":
+        notes.append("a hybrid grows at its AWS sites: its added seats are priced at the self-built expansion price "
+                     "(licences); the resources they add (a media node per calls_per_node calls) are not")
+    else:
+        notes.append("a hybrid grows in the cloud: its added seats are priced as rented (hosted) seats")
     sources = {f"{m}.{name}": getattr(book.models.of(m), name).source for m in ("self-built", "hosted") for name in ITEMS}
     return CostReport(
         center=center, customer=customer, source=source, currency=book.currency, price_book=book.path,
         price_book_title=book.title, months=months, basis=basis, models=models,
         break_even=tuple(break_even(models[a], models[b]) for a, b in PAIRS),
         expansion=expansion, notes=tuple(notes), plan_warnings=warnings, sources=sources,
+        cloud_bill=None if isinstance(bill, str) else bill,
     )
 
 
-def cost_report(plan: Plan, book: PriceBook | None = None, months: int = DEFAULT_MONTHS) -> CostReport:
-    """The cost of a planned center under each model, with the sizing it rests on."""
+def cost_report(plan: Plan, book: PriceBook | None = None, months: int = DEFAULT_MONTHS, bill=None) -> CostReport:
+    """The cost of a planned center under each model, with the sizing it rests on; `bill` is the
+    center's cloud bill (trunkline.cloud.bill.bill_for), or the reason it could not be priced."""
     book = book or load_price_book()
     return _report(cost_basis(plan), book, months, center=plan.center, customer=plan.customer, source=plan.source,
-                   warnings=tuple(plan.warnings))
+                   warnings=tuple(plan.warnings), bill=bill)

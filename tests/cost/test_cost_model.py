@@ -114,17 +114,26 @@ def test_curves_that_never_cross_have_no_break_even_month():
     assert (be.month, be.cheaper_first, be.cheaper_after) == (None, "cheap", "dear")
 
 
-def test_hybrid_prices_hosted_pools_and_cloud_burst_seats_as_hosted(base_data):
+@pytest.mark.parametrize("provider, hosted, cloud", [("aliyun", ("rented", "peak"), ()), ("aws", ("rented",), ("peak",))])
+def test_hybrid_prices_hosted_pools_and_burst_seats_by_who_runs_them(base_data, provider, hosted, cloud):
+    """A burst site trunkline's AWS stack deploys is its own software on rented resources (the cloud
+    part); a burst site elsewhere cannot be priced by resource, so its seats are taken as rented."""
     spec = base_data["spec"]
-    spec["sites"].append({"name": "burst", "kind": "cloud", "provider": "aws", "role": "burst", "network": {"cidr": "10.2.0.0/24"}})
+    spec["sites"].append({"name": "burst", "kind": "cloud", "provider": provider, "role": "burst", "network": {"cidr": "10.2.0.0/24"}})
     spec["seats"] = [
         {"pool": "core", "count": 40, "skills": ["orders"], "site": "fra1"},
         {"pool": "rented", "count": 10, "skills": ["orders"], "site": "fra1", "hosted": True},
         {"pool": "peak", "count": 30, "skills": ["orders"], "site": "burst"},
     ]
     basis = cost_basis(_plan(base_data))
-    assert (basis.hybrid_self_built.pools, basis.hybrid_hosted.pools) == (("core",), ("rented", "peak"))
-    assert (basis.hybrid_self_built.seats, basis.hybrid_hosted.seats) == (40, 40)
+    assert (basis.hybrid_self_built.pools, basis.hybrid_hosted.pools, basis.hybrid_cloud.pools) == (("core",), hosted, cloud)
+    assert basis.hybrid_self_built.seats + basis.hybrid_hosted.seats + basis.hybrid_cloud.seats == 80
+
+
+def test_hybrid_channels_of_three_parts_follow_the_seats_and_add_up():
+    basis = CostBasis.of_seats(seats=464, channels=374, hosted_seats=300, cloud_seats=100)
+    assert (basis.hybrid_hosted.channels, basis.hybrid_cloud.channels) == (242, 81)  # ceil(374 * 300 / 464), ceil(374 * 100 / 464)
+    assert basis.hybrid_self_built.channels + basis.hybrid_hosted.channels + basis.hybrid_cloud.channels == 374
 
 
 def test_hybrid_channels_follow_the_seats_and_add_up():

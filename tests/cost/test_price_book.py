@@ -143,3 +143,22 @@ def test_a_users_price_book_prices_the_network_per_mbit(tmp_path):
     hosted = cost_of_ownership(basis, load_price_book(path)).models["hosted"]
     network = next(i for i in hosted.items if i.item == "network")
     assert (network.quantity, network.monthly) == (10.5, 3150)
+
+
+def test_every_cloud_price_names_the_aws_page_it_comes_from():
+    """The cloud section is not the articles': each list price cites AWS's own pricing page; the
+    two figures that are not prices (the exchange rate, the logs a call leaves) say what they are."""
+    aws = load_price_book().cloud.aws
+    for name, value in aws:
+        if hasattr(value, "source"):
+            expected = "trunkline's estimate" if name == "log_bytes_per_call" else "https://aws.amazon.com/"
+            assert expected in value.source, f"cloud.aws.{name}: {value.source!r}"
+    assert "set the rate of the day" in aws.rate_source
+
+
+def test_a_negative_cloud_price_is_refused_with_file_line_field_and_fix(tmp_path):
+    path = _book(tmp_path, "      price: 0.045\n      source: \"https://aws.amazon.com/vpc/pricing/ (NAT Gateway): $0.045 per hour\"",
+                 "      price: -0.045\n      source: \"https://aws.amazon.com/vpc/pricing/ (NAT Gateway): $0.045 per hour\"")
+    (problem,) = _problems(path)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "price: -0.045" in text)
+    assert f"book.yaml:{line}:" in problem and "cloud.aws.nat_gateway_hour.price" in problem and "negative" in problem

@@ -26,12 +26,14 @@ def cost(
     as_json: bool = typer.Option(False, "--json", help="machine-readable result: series, break_even_month, expansion"),
 ) -> None:
     """Cost of ownership month by month: self-built vs hosted vs hybrid, break-even, cost of more seats."""
+    from trunkline.cloud.bill import bill_for
     from trunkline.cost import cost_report, load_price_book
     from trunkline.report import show_cost, write_cost_plot
 
     try:
         book = load_price_book(price_book)
-        rep = cost_report(load_center(blueprint, layers, sets).plan, book, months)
+        center = load_center(blueprint, layers, sets)
+        rep = cost_report(center.plan, book, months, bill_for(center, book))
         if plot:
             write_cost_plot(rep, plot)
     except TrunklineError as exc:
@@ -54,13 +56,15 @@ def report(
     as_json: JsonSummary = False,
 ) -> None:
     """One HTML page for buyers: the decision, cost curves and tables, sizing, topology diagram, plan."""
+    from trunkline.cloud.bill import bill_for
     from trunkline.cost import cost_report, load_price_book
     from trunkline.report import write_report
 
     try:
         book = load_price_book(price_book)
-        p = load_center(blueprint, layers, sets).plan
-        rep = cost_report(p, book, months)
+        center = load_center(blueprint, layers, sets)
+        p = center.plan
+        rep = cost_report(p, book, months, bill_for(center, book))
         files = write_report(p, rep, output or Path("build") / f"{p.center}-report")
     except TrunklineError as exc:
         fail(exc, as_json)

@@ -23,7 +23,16 @@ def show_cost(rep: CostReport, console: Console) -> None:
     t.add_row("recording storage", f"{human_bytes(b.storage_bytes)} over {b.retention_days} days")
     t.add_row("hybrid: self-built part", f"{b.hybrid_self_built.seats} seats, {b.hybrid_self_built.channels} channels ({', '.join(b.hybrid_self_built.pools) or 'none'})")
     t.add_row("hybrid: hosted part", f"{b.hybrid_hosted.seats} seats, {b.hybrid_hosted.channels} channels ({', '.join(b.hybrid_hosted.pools) or 'none'})")
+    if b.hybrid_cloud.seats or rep.cloud_bill:
+        t.add_row("hybrid: cloud part (AWS sites)", f"{b.hybrid_cloud.seats} seats, {b.hybrid_cloud.channels} channels ({', '.join(b.hybrid_cloud.pools) or 'none'})")
     console.print(t)
+    if bill := rep.cloud_bill:
+        t = Table("item", "a month", f"price ({bill.currency})", f"{rep.currency} a month",
+                  title=f"the hybrid's {bill.provider.upper()} bill ({bill.region} list prices, 1 {bill.currency} = {bill.rate} {rep.currency})")
+        for x in bill.lines:
+            t.add_row(x.item, f"{x.quantity:,.1f} {x.unit}", f"{x.price}", money(x.monthly))
+        t.add_row("total", "", "", money(bill.monthly))
+        console.print(t)
 
     marks = sorted({12, 24, 36, rep.months} & set(range(1, rep.months + 1)))
     t = Table("model", "once", "a month", *[f"after {m} months" for m in marks], title=f"cost of ownership ({rep.currency})")
@@ -38,7 +47,7 @@ def show_cost(rep: CostReport, console: Console) -> None:
         t.add_row(" vs ".join(be.models), month, be.summary())
     console.print(t)
 
-    t = Table("added seats", *[f"{m}" for m in MODELS], title=f"adding seats ({rep.currency}; a hybrid adds rented seats)")
+    t = Table("added seats", *[f"{m}" for m in MODELS], title=f"adding seats ({rep.currency}; a hybrid adds {'seats at its AWS sites' if rep.expansion[0].placed_as['hybrid'] == 'self-built' else 'rented seats'})")
     for e in rep.expansion:
         cells = []
         for m in MODELS:
