@@ -20,7 +20,10 @@ is a figure and not a guess:
              recording): carrier -> VIP -> Kamailio -> media node, the SDP passed unchanged
 Each profile's edge is sized for the rates asked (sip_proxy.max_cps, which sizes Kamailio's
 memory and workers). For each, the CPU milliseconds per call of every program are printed,
-measured at the highest rate that passed.
+measured at the highest rate that passed, with Kamailio's and the machine's context switches per
+call, and the machine itself (kernel, CPU, hypervisor, the socket and scheduler settings the lab
+inherits): most of an edge call's cost is in the kernel waking workers for packets, so the same
+switches a call cost more CPU on a machine where a switch costs more.
 
     sudo .venv/bin/python benchmarks/edge_cps.py [BLUEPRINT] [--profiles blueprint,plain] [--json]
 """
@@ -34,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from _lab import DEFAULT, cpu_ms_per_call, cpu_seconds, lab_up
+from _lab import DEFAULT, cpu_ms_per_call, cpu_seconds, lab_up, machine, per_call, switches
 
 from trunkline.plan.topology import MEDIA_SIP_PORT
 from trunkline.center import load as load_center
@@ -62,9 +65,10 @@ def ramp(state, plan, target: str | None, seconds: float, max_rate: int, hold_ms
     """Step the rate up until a step fails; the CPU per call is the one of the last passing step."""
     best, rows, cpu = 0, [], {}
     for rate in [r for r in RATES if r <= max_rate]:
-        before = cpu_seconds()
+        before, switched = cpu_seconds(), switches()
         r = place_calls(state, plan, rate, int(rate * seconds), hold_ms=hold_ms, audio=False, target=target)
         step_cpu = cpu_ms_per_call(before, cpu_seconds(), r.attempted)
+        step_cpu["switches"] = per_call(switched, switches(), r.attempted)
         ok = passes(r)
         rows.append({"rate": rate, "attempted": r.attempted, "failed": r.failed, "retransmissions": r.retransmissions,
                      "p99_ms": r.response_ms["p99"], "seconds": r.seconds, "passed": ok, "cpu_ms_per_call": step_cpu})
@@ -110,6 +114,8 @@ def main() -> None:
     ap.add_argument("--hold-rate", type=int, default=1000)
     ap.add_argument("--hold-seconds", type=int, default=60)
     ap.add_argument("--call-ms", type=int, default=500, help="how long each call stays up")
+    ap.add_argument("--machine-settings", action="store_true",
+                    help="keep the machine's own socket settings instead of a deployed server's (to measure what they cost)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.step_seconds = min(args.step_seconds, 60)
@@ -122,10 +128,11 @@ def main() -> None:
     bp = load_center(args.blueprint).plan
     idx = [s.name for s in bp.sites].index(bp.trunks[0].sites[0])
     sizing = f"spec.sites[{idx}].sip_proxy.max_cps={max(args.max_rate, args.hold_rate)}"
-    direct, direct_rows, direct_cpu, results = 0, [], {}, {}
+    direct, direct_rows, direct_cpu, results, mach = 0, [], {}, {}, {}
     for n, name in enumerate(profiles):
         sets = tuple(s.format(site=idx) for s in PROFILES[name])
-        with lab_up(args.blueprint, (sizing, *sets), media="sipp") as (state, plan):
+        with lab_up(args.blueprint, (sizing, *sets), media="sipp", server=not args.machine_settings) as (state, plan):
+            mach = mach if n else machine()  # while the run's settings hold
             site = plan.site(plan.trunks[0].sites[0])
             media = plan.hosts_of(site.name, "media")[0]
             log(f"lab of {plan.center}, profile {name} ({', '.join(sets) or 'as written'}; {sizing}, "
@@ -138,12 +145,17 @@ def main() -> None:
             results[name] = {"sets": list(sets), "edge_cps": edge, "share_of_direct": round(edge / direct, 3) if direct else None,
                              "goal_edge_ge_80pct": bool(direct) and edge >= 0.8 * direct, "cpu_ms_per_call": edge_cpu,
                              "hold": hold(state, plan, site, args.hold_rate, args.hold_seconds, args.call_ms), "ramp": edge_rows}
-    result = {"media_nodes": "SIPp stand-in (asked for: the edge alone is measured)", "direct_cps": direct, "direct_capped_at": args.max_rate, "direct_cpu_ms_per_call": direct_cpu,
+    result = {"machine": mach, "media_nodes": "SIPp stand-in (asked for: the edge alone is measured)", "direct_cps": direct, "direct_capped_at": args.max_rate, "direct_cpu_ms_per_call": direct_cpu,
               "direct_ramp": direct_rows, "profiles": results}
     if args.json:
         print(json.dumps(result, indent=2))
         return
     cap = " (the highest rate tried)" if direct >= args.max_rate else ""
+    m = result["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores{' (virtual)' if m['virtual'] else ''}, kernel {m['kernel']}; "
+          + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in m["settings"].items() if v is not None)
+          + (" (the common role's, set for the run; the machine's own: "
+             + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in m["machine_settings"].items()) + ")" if m["machine_settings"] else ""))
     print("media nodes: the SIPp stand-in, asked for (--media sipp): these figures are Kamailio's and rtpengine's, not FreeSWITCH's")
     print(f"direct UAC -> UAS: {direct} calls/s{cap}")
     progs = ("kamailio", "rtpengine", "sipp", "carrier sipp")
@@ -155,6 +167,10 @@ def main() -> None:
         cpu = " / ".join(f"{r['cpu_ms_per_call'].get(p, 0):.2f}" for p in progs)
         print(f"{name:<11} {r['edge_cps']:>6} {share:>9}  {'met' if r['goal_edge_ge_80pct'] else 'MISSED':<6} "
               f"{held + (' met' if h['met'] else ' MISSED'):<34} {cpu}")
+        sw = r["cpu_ms_per_call"].get("switches", {})
+        if sw:
+            print(f"  {name}: context switches a call, Kamailio {sw['kamailio voluntary']:.2f} voluntary + "
+                  f"{sw['kamailio involuntary']:.2f} involuntary, the machine {sw['machine']:.2f}")
         if h["false_failovers"]:
             print(f"  {name}: {h['false_failovers']} false failover(s) during the hold")
     print("false failovers during the holds: " + ", ".join(f"{n} {r['hold']['false_failovers']}" for n, r in results.items()))

@@ -8,8 +8,10 @@ calls with SRTP audio from carrier-a's caller, every call recorded (the blueprin
   * a change of sh-dc1's time zone (its media nodes, relays and proxies, and the standby's) rolls out
     host by host: every call completes (0 failed, 0 dropped), the hosts hold the new files, the
     VIP is back on the master, and verify is green;
-  * a canary whose new files make it refuse calls is caught in its soak and every changed host goes
-    back to its previous files; verify is green on them afterwards;
+  * a canary whose new files make it refuse calls is caught by the test call pinned to it before it
+    takes a carrier call; one whose change breaks only the number the load calls is caught in its
+    soak at the canary weight (20 of 100); either way every changed host goes back to its previous
+    files, the dispatcher to its rendered weights, and verify is green on them afterwards;
   * drills (trunkline drill): the master proxy crashes under load (the VIP moves, no call is dropped,
     the objectives are reported, the lab is restored); a media node is lost (only the calls on it
     are dropped, the dispatcher takes it out and back); a scenario the lab cannot run is refused;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import signal
@@ -145,6 +148,10 @@ def test_a_full_rollout_under_load_drops_no_call(acme, tmp_path):
     for node in ("sh-dc1-media1", "sh-dc1-media2"):
         assert {(node, "drained"), (node, "calls left"), (node, "placed"), (node, "restarted"), (node, "probed"), (node, "back")} <= steps
     assert ("sh-dc1-media1", "soaked") in steps and ("sh-dc1-sip1", "VIP back") in steps
+    said = {(e["host"], e["what"]): e["detail"] for e in run["events"]}
+    assert "a test call from sh-dc1-sip" in said[("sh-dc1-media1", "probed")]  # pinned to the node, answered
+    assert "at the canary weight: 20 of 100" in said[("sh-dc1-media1", "back")], said[("sh-dc1-media1", "back")]
+    assert ("sh-dc1-media1", "weights as rendered") in steps
     assert (state.center, "verified") in steps  # verify on the changed hosts, inside the rollout
     # the load saw every call through: nothing dropped, audio all along. Failed: only an INVITE the
     # caller sent on its TLS connection to the VIP as the VIP moved (to the peer and back): the
@@ -184,42 +191,81 @@ def _failed_calls_story(state, load, failed, events) -> str:
     return "\n".join(lines)
 
 
-def test_a_canary_that_refuses_calls_is_rolled_back(acme, tmp_path):
-    state = lab.LabState.load(acme.center)  # as the rollout before left it: its restarts changed the processes
-    center = load_center(changed_blueprint(tmp_path, "Europe/Berlin"))
-    run = prepare(state, center, 20, soak_s=15, max_failed=0.001, drain_timeout_s=60)
+def _broken_canary(state, center, path: str, edit, soak_s: float):
+    """A rollout prepared with the canary's new file `path` changed by `edit` (text -> text), the
+    manifest's digest with it: the change a careless operator might ship."""
+    run = prepare(state, center, 20, soak_s=soak_s, max_failed=0.001, drain_timeout_s=60)
     canary = next(h for h in run.hosts if h.canary and h.site == "sh-dc1")
-    # the canary's new files refuse every carrier call: its external profile takes a codec no carrier sends
-    placed = os.path.join(run.folder, "placed", canary.host)
-    profile = os.path.join(placed, "etc/freeswitch/sip_profiles/external.xml")
-    text = open(profile).read()
-    assert 'name="inbound-codec-prefs"' in text
-    text = re.sub(r'(name="inbound-codec-prefs" value=")[^"]*', r"\1G722", text)
-    open(profile, "w").write(text)
-    manifest = json.loads(open(os.path.join(run.folder, "placed", "manifest.json")).read())
+    file = os.path.join(run.folder, "placed", canary.host, path.lstrip("/"))
+    text = edit(open(file).read())
+    open(file, "w").write(text)
+    manifest_path = os.path.join(run.folder, "placed", "manifest.json")
+    manifest = json.loads(open(manifest_path).read())
     for e in manifest["files"]:
-        if e["host"] == canary.host and e["path"] == "/etc/freeswitch/sip_profiles/external.xml":
+        if e["host"] == canary.host and e["path"] == path:
             e["sha256"] = hashlib.sha256(text.encode()).hexdigest()
-    open(os.path.join(run.folder, "placed", "manifest.json"), "w").write(json.dumps(manifest))
-    before = json.loads((state.placed_dir() / "manifest.json").read_text())
-    plan = state.plan()
-    load = Load(state, plan, 2, 8, 300, chosen="test").start()
+    open(manifest_path, "w").write(json.dumps(manifest))
+    return run, canary
+
+
+def _rollout_under_load(state, center, run):
+    """The prepared rollout, run while 2 calls a second held 8 s come in: (its result, the load's report)."""
+    load = Load(state, state.plan(), 2, 8, 300, chosen="test").start()
     try:
         result = LabRollout(state, center.plan, run).run()
     finally:
         load.stop()
-    report = load.join(120)
-    assert result.outcome == "rolled back" and canary.host in result.reason and "soak" in result.reason
-    assert canary.host in {h.host for h in result.hosts if h.canary}
+    return result, load.join(120)
+
+
+def _rolled_back_cleanly(state, before) -> None:
     after = json.loads((state.placed_dir() / "manifest.json").read_text())
     key = lambda m: sorted((e["host"], e["path"], e["sha256"]) for e in m["files"])  # noqa: E731
     assert key(after) == key(before)  # every changed host is back on its previous files
-    # callers saw the canary's refusals (488: not a failure the dispatcher retries elsewhere) only while it
-    # was in rotation: at most the calls placed in its soak, which is what rolled it back
-    assert 1 <= report.failed <= 2 * (15 + 5), report.failures
-    assert report.dropped == 0, report.drops
+    plan = state.plan()
+    for proxy in plan.hosts_of("sh-dc1", "sip-proxy"):  # and the dispatcher on its rendered weights
+        held = {d["attrs"].get("duid"): int(d["attrs"].get("weight", 0)) for d in lab.dispatcher_list(state.center, proxy.name)}
+        assert held == {d.host: d.weight for s in plan.dispatcher_sets if s.id in plan.site("sh-dc1").dispatcher_sets
+                        for d in s.destinations}, (proxy.name, held)
     verified = verify_lab(state.center, None, echo=False)
     assert verified.ok, verified.output[-3000:]
+
+
+def test_a_canary_that_refuses_calls_is_caught_by_its_test_call_and_never_takes_a_call(acme, tmp_path):
+    state = lab.LabState.load(acme.center)  # as the rollout before left it: its restarts changed the processes
+    center = load_center(changed_blueprint(tmp_path, "Europe/Berlin"))
+    # the canary's new files refuse every carrier call: its external profile takes a codec no carrier sends
+    run, canary = _broken_canary(state, center, "/etc/freeswitch/sip_profiles/external.xml",
+                                 lambda t: re.sub(r'(name="inbound-codec-prefs" value=")[^"]*', r"\1G722", t), soak_s=15)
+    before = json.loads((state.placed_dir() / "manifest.json").read_text())
+    result, report = _rollout_under_load(state, center, run)
+    assert result.outcome == "rolled back" and canary.host in result.reason and "test call" in result.reason, result.reason
+    assert (canary.host, "probe failed") in {(e.host, e.what) for e in result.events}
+    # the pinned test call caught it before the node went back into rotation: no carrier call met it
+    assert report.failed == 0 and report.dropped == 0, (report.failures, report.drops)
+    _rolled_back_cleanly(state, before)
+
+
+def test_a_canary_that_fails_under_load_is_caught_in_its_soak_at_the_canary_weight(acme, tmp_path):
+    state = lab.LabState.load(acme.center)
+    center = load_center(changed_blueprint(tmp_path, "Europe/Paris"))
+    # the change breaks one number's route: the load's calls (to 1000) are refused, the test call
+    # (to 8000) is not, so only the soak under load can catch it
+    broken = ('<extension name="broken-route"><condition field="destination_number" expression="^1000$">'
+              # 488, not 503: a 5xx makes Kamailio try the other node, and in one run all 7 calls retried
+              # so lost their media (a failover gap still open); a 488 reaches the caller as it is
+              '<action application="respond" data="488"/></condition></extension>\n    <extension name="inbound">')
+    run, canary = _broken_canary(state, center, "/etc/freeswitch/dialplan/trunkline.xml",
+                                 lambda t: t.replace('<extension name="inbound">', broken, 1), soak_s=20)
+    before = json.loads((state.placed_dir() / "manifest.json").read_text())
+    result, report = _rollout_under_load(state, center, run)
+    said = [(e.host, e.what, e.detail) for e in result.events]
+    assert result.outcome == "rolled back" and canary.host in result.reason and "soak" in result.reason, (result.reason, said)
+    backs = [d for h, what, d in said if h == canary.host and what == "back"]  # soaked at its weight, then rolled back
+    assert "at the canary weight: 20 of 100" in backs[0] and "canary weight" not in backs[-1], backs
+    # the callers saw the canary's refusals only while it soaked at its weight: at most its share of the calls
+    assert report.dropped == 0 and 1 <= report.failed <= math.ceil(0.2 * report.attempted), (report.failures, report.drops)
+    _rolled_back_cleanly(state, before)
 
 
 def _drill(scenario: str, *extra: str):
@@ -263,7 +309,8 @@ def test_a_media_node_loss_drill_drops_only_the_calls_that_were_on_it(acme):
     assert run["host"] == node.name and run["in_flight"] is not None
     detected = next(e for e in run["events"] if e["what"] == "detected")
     assert "inactive in every dispatcher" in detected["detail"]
-    # a call on the lost node loses its media (two channels when an agent took it); no other call is lost
+    # the carrier calls on the lost node lose their media; no other call is lost
+    assert run["in_flight_unit"] == "carrier calls"
     assert run["dropped_after_fault"] <= run["in_flight"], run
     assert set(run["load"]["drops"]) <= {f"media stopped (no RTP for {MEDIA_TIMEOUT_S:g} s)"}, run["load"]["drops"]
     uri = f"sip:{node.address}:5080"

@@ -11,7 +11,8 @@ import pytest
 
 from trunkline.center import load as load_center
 from trunkline.errors import UsageError
-from trunkline.targets.rollout import file_changes, order, parse_canary, parse_share
+from trunkline.plan.topology import Destination, DispatcherSet
+from trunkline.targets.rollout import canary_weights, file_changes, order, parse_canary, parse_share
 
 from shared import ROOT
 
@@ -126,3 +127,26 @@ def test_the_command_refuses_bad_input_before_touching_anything(args, words):
     result = CliRunner().invoke(app, ["rollout", str(ACME), *args])
     assert result.exit_code == 2, result.output
     assert words in result.output
+
+
+def _set(*weights: int) -> DispatcherSet:
+    return DispatcherSet(id=1, site="dc", purpose="local", destinations=[
+        Destination(host=f"m{i}", uri=f"sip:10.0.0.{i}:5080", weight=w, priority=0) for i, w in enumerate(weights, 1)])
+
+
+@pytest.mark.parametrize("weights, percent, canary, others", [
+    ((50, 50), 20, 20, {"m2": 80}),  # the grey release: a fifth of the calls to the changed node
+    ((33, 33, 33), 20, 20, {"m2": 40, "m3": 40}),
+    ((50, 50), 100, 50, {"m2": 50}),  # never more than its rendered weight gives it
+    ((20, 20, 20, 20, 20), 20, 20, {"m2": 20, "m3": 20, "m4": 20, "m5": 20}),
+    ((33, 33, 33), 0.5, 1, {"m2": 50, "m3": 49}),  # at least 1: Kamailio drops a destination weighted 0
+    ((14,) * 7, 10, 10, {f"m{i}": 15 for i in range(2, 7)} | {"m7": 15}),
+])
+def test_canary_weights_give_the_canary_its_share_and_sum_to_100(weights, percent, canary, others):
+    got = canary_weights(_set(*weights), "m1", percent)
+    assert got["m1"] == canary and sum(got.values()) == 100 and all(1 <= w <= 100 for w in got.values())
+    assert {h: w for h, w in got.items() if h != "m1"} == others
+
+
+def test_a_set_of_one_keeps_its_weight():
+    assert canary_weights(_set(100), "m1", 20) == {"m1": 100}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import math
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from trunkline.plan.topology import SIP_PORT, SIP_TLS_PORT, Plan
-from trunkline.targets.lab import SIPP_DIR, SIPP_SOCKET_BUFFER, LabError, LabState, carrier_ns, in_ns
+from trunkline.targets.lab import SIPP_DIR, SIPP_SOCKET_BUFFER, LabError, LabState, carrier_ns, in_ns, ns_name
 
 MAX_CALLS = 200_000  # a load run is bounded however it is asked
 MAX_RATE = 20_000  # SIPp UAC -> UAS directly carried 15,000/s on 2 cores; the edge benchmark ramps past it
@@ -109,10 +110,13 @@ def _rtt_values(run_dir: Path) -> list[float]:
 
 def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str | None = None,
                 transport: str | None = None, hold_ms: int = 1000, audio: bool = True, timeout_s: float | None = None,
-                target: str | None = None, progress: Callable[[dict], None] | None = None) -> CallReport:
+                target: str | None = None, progress: Callable[[dict], None] | None = None,
+                source: str | None = None) -> CallReport:
     """Bounded call run from a trunk's carrier namespace; `target` (ADDR:PORT) bypasses the VIP,
-    e.g. straight to a media node for a baseline. `progress` gets SIPp's counts about once a
-    second while the run lasts (created, succeeded, failed, of the calls asked)."""
+    e.g. straight to a media node for a baseline; `source` (a plan host) sends from that host's
+    namespace and address instead of the carrier's, e.g. a proxy's test call pinned to one media
+    node (the node admits only its proxies). `progress` gets SIPp's counts about once a second
+    while the run lasts (created, succeeded, failed, of the calls asked)."""
     if not 0 < calls <= MAX_CALLS:
         raise LabError(f"--calls must be between 1 and {MAX_CALLS}")
     if not 0 < rate <= MAX_RATE:
@@ -137,13 +141,14 @@ def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str
             f"spec.sites[{[s.name for s in plan.sites].index(site.name)}].sip_proxy.max_cps={math.ceil(rate)}")
     port = SIP_TLS_PORT if transport == "tls" else SIP_PORT
     budget = timeout_s or min(MAX_SECONDS, calls / rate + hold_ms / 1000 + 30)
-    run_dir = state.dir / "calls" / time.strftime("%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    (state.dir / "calls").mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=state.dir / "calls"))  # two runs a second apart
     (run_dir / "uac.xml").write_text(scenario(plan, audio, codecs=t.codecs))
     if audio and "PCMA" not in t.codecs and "PCMU" in t.codecs:
         note = (note + "; " if note else "") + f"trunk {t.name} takes PCMU, not PCMA: its calls carry no audio (SIPp's recorded speech is A-law)"
     target = target or f"{site.vip}:{port}"
-    argv = ["sipp", target, "-sf", "uac.xml", "-s", "8000", "-i", t.peers[0], "-p", "0",
+    address, ns = (plan.host(source).address, ns_name(plan.center, source)) if source else (t.peers[0], carrier_ns(plan.center, t.name))
+    argv = ["sipp", target, "-sf", "uac.xml", "-s", "8000", "-i", address, "-p", "0",
             "-t", {"udp": "u1", "tcp": "t1", "tls": "l1"}[transport], "-r", str(rate), "-rp", "1000",
             "-m", str(calls), "-l", str(max(100, int(rate * (hold_ms / 1000 + 5)))), "-d", str(hold_ms),
             "-timeout", f"{int(budget)}s", "-timeout_error", "-nostdin", "-nd", "-max_socket", "20000", "-buff_size", str(SIPP_SOCKET_BUFFER),
@@ -151,7 +156,7 @@ def place_calls(state: LabState, plan: Plan, rate: float, calls: int, trunk: str
             "-mp", "40000"]
     start = time.monotonic()
     with open(run_dir / "sipp.log", "wb") as log:
-        proc = subprocess.Popen(in_ns(carrier_ns(plan.center, t.name), argv), cwd=run_dir, stdout=log,
+        proc = subprocess.Popen(in_ns(ns, argv), cwd=run_dir, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = start + budget + 30
         while proc.poll() is None:

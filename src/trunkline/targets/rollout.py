@@ -10,7 +10,8 @@ Order, so that calls never lose the host that carries them:
   1. media nodes, one at a time, the canary share of each site's nodes first (ceil of
      upgrades.canary_percent of them, at least one): drained from every dispatcher set of both
      proxies and paused for new calls, their calls left to end (bounded by upgrades.drain_timeout),
-     placed, restarted, probed, put back, and the canary soaked under load before the others follow;
+     placed, restarted, probed (OPTIONS and a test call pinned to it), put back, and the canary soaked
+     under load at the canary weight (its share of the calls: canary_weights) before the others follow;
   2. media relays (rtpengine) one at a time: no new calls for it, its calls left to end, placed, restarted, back;
   3. recording stores: placed and restarted (the media nodes write to them; they hold no calls);
   4. proxy pairs: the BACKUP (the peer not holding the VIP) first, then the VIP handed over to it
@@ -24,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from trunkline.errors import UsageError
-from trunkline.plan.topology import Plan
+from trunkline.plan.topology import DispatcherSet, Plan
 
 ROLE_ORDER = {"media": 0, "rtpengine": 1, "recording": 2, "sip-proxy": 3}
 STEPS = {
@@ -73,6 +74,26 @@ def parse_share(text: str, what: str) -> float:
     if not m or float(m[1]) > 100:
         raise UsageError(f"{what} {text}: a share such as 0.1%")
     return float(m[1]) / 100
+
+
+def canary_weights(ds: DispatcherSet, canary: str, percent: float) -> dict[str, int]:
+    """A dispatcher set's weights while `canary` soaks (the proxies select with algorithm 9: a weight
+    is a node's percent of the set's calls). The canary takes `percent` of the calls, never more than
+    its rendered weight gives it; the others share the rest in proportion to their rendered weights.
+    Whole numbers from 1 to 100 that sum to 100 (Kamailio ignores a destination weighted outside
+    1-100, and gives a shortfall to the set's last destination)."""
+    rendered = {d.host: d.weight for d in ds.destinations}
+    others = [h for h in rendered if h != canary]
+    if canary not in rendered or not others:
+        return rendered
+    total = sum(rendered.values())
+    mine = max(1, min(math.floor(percent), math.floor(100 * rendered[canary] / total)))
+    rest, weight = 100 - mine, sum(rendered[h] for h in others)
+    exact = {h: rest * rendered[h] / weight for h in others}
+    out = {h: max(1, math.floor(v)) for h, v in exact.items()}
+    for h in sorted(others, key=lambda h: exact[h] - math.floor(exact[h]), reverse=True)[:max(0, rest - sum(out.values()))]:
+        out[h] += 1  # largest remainders first, so the set sums to 100
+    return {canary: mine, **out}
 
 
 def file_changes(old: dict, new: dict) -> dict[str, list[FileChange]]:

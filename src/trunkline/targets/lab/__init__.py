@@ -41,7 +41,7 @@ from trunkline.targets.lab.media import STAND_IN_NOTE, fs_api
 from trunkline.targets.lab.processes import KAMAILIO_DROPIN, SIPP_DIR, SIPP_SOCKET_BUFFER, alive, spawn, argv_for, services, start_host, stop_proc, stop_procs
 from trunkline.targets.lab.readiness import wait_until, vip_holders, sip_options, sip_send, wait_ready
 from trunkline.targets.lab.lifecycle import PROGRAMS, LAB_MAX_MEDIA, require_privileges, missing_programs, lab_overrides, up, down, HostStatus, status
-from trunkline.targets.lab.faults import set_link, program_pids, kill_program, restart_service, dispatcher_flags, answered_calls
+from trunkline.targets.lab.faults import set_link, program_pids, kill_program, restart_service, dispatcher_flags, dispatcher_list, answered_calls
 from trunkline.targets.lab.caller import CallResult, Caller, carrier_caller, start_caller
 
 __all__ = [
@@ -52,6 +52,6 @@ __all__ = [
     "SIPP_DIR", "SIPP_SOCKET_BUFFER", "alive", "spawn", "argv_for", "services", "start_host", "stop_proc", "stop_procs",
     "wait_until", "vip_holders", "sip_options", "sip_send", "wait_ready", "PROGRAMS", "LAB_MAX_MEDIA",
     "require_privileges", "missing_programs", "lab_overrides", "up", "down", "HostStatus", "status", "set_link",
-    "program_pids", "kill_program", "restart_service", "dispatcher_flags", "answered_calls",
+    "program_pids", "kill_program", "restart_service", "dispatcher_flags", "dispatcher_list", "answered_calls",
     "CallResult", "Caller", "carrier_caller", "start_caller",
 ]

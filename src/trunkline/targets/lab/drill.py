@@ -10,7 +10,7 @@ enter, watches for `watch_s`, restores what it broke, lets the calls end, and re
     call established after the last call that failed, less the fault time (0 when none failed; the
     load's interval between calls, 1/rate, is the resolution);
   * calls failed (never established) and dropped (established, then lost), and the calls that were
-    on the lost part at the moment of the fault (the media node's channels, the relay's sessions);
+    on the lost part at the moment of the fault (the media node's carrier calls, the relay's sessions);
   * the blueprint's objectives: dr.rto against the measured RTO. dr.rpo is about recordings at the
     standby, which the lab does not replicate yet: reported as not measured, never as met.
 
@@ -31,7 +31,7 @@ from typing import Callable
 
 from trunkline.errors import UsageError
 from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
-from trunkline.targets.lab.faults import (dispatcher_flags, kill_program, media_channels, relay_sessions, relays_disabled,
+from trunkline.targets.lab.faults import (dispatcher_flags, kill_program, media_calls, media_channels, relay_sessions, relays_disabled,
                                           restart_service, set_link)
 from trunkline.targets.lab.load import Load, LoadReport, outcome
 from trunkline.targets.lab.readiness import vip_holders, wait_until
@@ -214,10 +214,12 @@ class LabDrill:
             return back
         if r.scenario == "media-node-loss":
             node = plan.hosts_of(self.site.name, "media")[0]
-            r.host, r.in_flight_unit = node.name, "channels (a call bridged to an agent is two)"
-            r.in_flight = media_channels(self.state, node.name)
+            r.host, r.in_flight_unit = node.name, "carrier calls"
+            r.in_flight = media_calls(self.state, node.name)
+            channels = media_channels(self.state, node.name)
             set_link(center, plan, node, False)
-            self.event("fault injected", f"{node.name}'s link down with {r.in_flight} channels up")
+            self.event("fault injected", f"{node.name}'s link down with {r.in_flight} carrier calls up ({channels} channels, "
+                                         "an agent's leg being one)")
             took = self._dispatcher_marks(node, "I")
             self.event("detected", f"{node.name} inactive in every dispatcher after {took:.2f} s")
 

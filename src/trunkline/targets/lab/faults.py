@@ -3,6 +3,7 @@ program killed, a service restarted; Kamailio's view of its media nodes; calls a
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -11,7 +12,7 @@ from trunkline.plan.topology import Host, Plan
 from trunkline.targets.lab.media import fs_api
 from trunkline.targets.lab.processes import alive, start_host, stop_proc
 from trunkline.targets.lab.shell import in_host, ip, run
-from trunkline.targets.lab.state import LabState, Proc, ns_name
+from trunkline.targets.lab.state import LabError, LabState, Proc, ns_name
 
 
 def set_link(center: str, plan: Plan, host: Host, up_: bool) -> None:
@@ -60,18 +61,28 @@ def restart_service(state: LabState, plan: Plan, host: Host, name: str, wait: fl
     return proc
 
 
+def dispatcher_list(center: str, proxy: str) -> list[dict]:
+    """Kamailio's dispatcher as a proxy holds it now (kamcmd dispatcher.list): one dict a destination,
+    with its set, uri, flags (AP active+probing, IP inactive+probing) and its attributes (duid, weight)."""
+    text = run(in_host(center, proxy, ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "dispatcher.list"]), check=False).stdout
+    out, set_id = [], None
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        value = value.strip()
+        if key == "ID":
+            set_id = int(value)
+        elif key == "URI":
+            out.append({"set": set_id, "uri": value, "flags": "", "attrs": {}})
+        elif key == "FLAGS" and out:
+            out[-1]["flags"] = value
+        elif key == "BODY" and out:
+            out[-1]["attrs"] = dict(kv.split("=", 1) for kv in value.split(";") if "=" in kv)
+    return out
+
+
 def dispatcher_flags(center: str, proxy: str) -> dict[str, str]:
     """Kamailio's view of its media nodes: URI -> flags (AP active+probing, IP inactive+probing)."""
-    text = run(in_host(center, proxy, ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "dispatcher.list"]), check=False).stdout
-    out, uri = {}, None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("URI:"):
-            uri = line.split(None, 1)[1]
-        elif line.startswith("FLAGS:") and uri:
-            out[uri] = line.split(None, 1)[1]
-            uri = None
-    return out
+    return {d["uri"]: d["flags"] for d in dispatcher_list(center, proxy)}
 
 
 def external_counts(state: LabState, host: str) -> dict[str, int]:
@@ -120,6 +131,17 @@ def media_channels(state: LabState, node: str) -> int:
     text = fs_api(state, node, "show channels count")
     words = [w for w in text.split() if w.isdigit()]
     return int(words[0]) if words else 0
+
+
+def media_calls(state: LabState, node: str) -> int:
+    """Carrier calls up on a media node: its inbound channels on the external profile (what a proxy
+    sent it). An agent's leg is an outbound channel of the same call and is not counted."""
+    text = fs_api(state, node, "show channels as json")
+    try:
+        rows = json.loads(text).get("rows", [])
+    except ValueError:
+        raise LabError(f"{node}: 'show channels as json' gave no JSON: {text[:200]!r}") from None
+    return sum(r.get("direction") == "inbound" and str(r.get("name", "")).startswith("sofia/external/") for r in rows)
 
 
 def relays_disabled(center: str, proxy: str) -> set[str]:

@@ -3,6 +3,7 @@ between sites, a point-to-point link per carrier, and a stranger that no trunk l
 
 from __future__ import annotations
 
+from trunkline.paths import ROLES
 from trunkline.plan.topology import Plan
 from trunkline.targets.lab.shell import in_ns, ip, run
 from trunkline.targets.lab.state import LabState, carrier_ns, core_ns, ns_name, stranger_ns
@@ -11,11 +12,32 @@ from trunkline.targets.lab.state import LabState, carrier_ns, core_ns, ns_name, 
 STRANGER = "192.0.2.66"  # the stranger namespace's address: no trunk's peer, documentation range
 
 
+# the settings the common role gives a server (socket buffers, port range, keepalives), read from the
+# role's own file. A namespace starts with the machine's values; it can set its own port range and
+# keepalives, but its socket buffer limits (net.core.rmem_max and the like) are the machine's, read
+# only inside it: benchmarks/_lab.py sets those for a measuring run (server_settings)
+SERVER_SYSCTLS = ROLES / "common" / "files" / "60-trunkline.conf"
+
+
+def server_sysctls() -> list[str]:
+    """key=value of every setting in the common role's file."""
+    out = []
+    for line in SERVER_SYSCTLS.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            out.append(f"{key.strip()}={value.strip()}")
+    return out
+
+
 def _add_ns(state: LabState, name: str) -> None:
     state.namespaces.append(name)
     state.save()
     ip("netns", "add", name)
     ip("-n", name, "link", "set", "lo", "up")
+    # only the settings a network namespace may set for itself: the others are the machine's, which
+    # the lab does not touch
+    script = 'for kv in "$@"; do k=${kv%%=*}; [ -w "/proc/sys/$(echo "$k" | tr . /)" ] && sysctl -qw "$kv"; done; true'
+    run(in_ns(name, ["sh", "-c", script, "sh", *server_sysctls()]))
 
 
 def build_network(state: LabState, plan: Plan) -> None:

@@ -10,9 +10,12 @@ is changed, host by host:
               its calls end by themselves (bounded by upgrades.drain_timeout; calls still up then are
               reported and end with the restart); the new files are placed, FreeSWITCH restarts, the
               lab's agents register and log in again, the node is probed (OPTIONS from each proxy,
-              every SIP profile RUNNING), put back (set_state a) and, when it is a canary, soaked:
-              its own failed share of the calls it took in the soak (FreeSWITCH's CALLS-IN and
-              FAILED-CALLS-IN) against --max-failed;
+              every SIP profile RUNNING, a test call from a proxy pinned to it: SIPp straight to the
+              node, answered and hung up), put back (set_state a) and, when it is a canary, put back
+              at the canary weight instead (its share of the set's calls, dispatcher.remove/add in
+              memory) and soaked: its own failed share of the calls it took in the soak
+              (FreeSWITCH's CALLS-IN and FAILED-CALLS-IN) against --max-failed; then
+              dispatcher.reload gives every node its rendered weight again;
   relay       rtpengine: each proxy's rtpengine module stops using it (rtpengine.enable URL 0), its
               sessions end (its CLI's session count), placed, restarted, probed, enabled again;
   proxy       the BACKUP (not holding the VIP): placed, Kamailio restarted, probed (OPTIONS); the
@@ -37,15 +40,18 @@ from trunkline.plan.topology import MEDIA_SIP_PORT, Host, Plan
 from trunkline.targets.lab.agents import rejoin
 from trunkline.targets.lab.filesystems import fill_tree, lab_secret_values, place_files
 from trunkline.targets.lab.media import fs_api
-from trunkline.targets.lab.faults import external_counts, media_channels, relay_sessions, restart_service
+from trunkline.targets.lab.faults import dispatcher_list, external_counts, media_channels, relay_sessions, restart_service
 from trunkline.targets.lab.processes import alive, stop_proc
 from trunkline.targets.lab.readiness import sip_options, vip_holders, wait_proxy, wait_until
 from trunkline.targets.lab.shell import in_host, run
 from trunkline.targets.lab.state import LabError, LabState, ns_name
-from trunkline.targets.rollout import Event, HostChange, RolloutRun, file_changes, order
+from trunkline.targets.calls import place_calls
+from trunkline.targets.rollout import Event, HostChange, RolloutRun, canary_weights, file_changes, order
 
 KAMCMD = ["kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl"]
 PROBE_TIMEOUT_S = 60
+PIN_CALL_TIMEOUT_S = 15
+RELOAD_GAP_S = 1.1  # Kamailio's dispatcher rebuilds its list at most once a second (reload_delta 1)
 
 
 class RolledBack(LabError):
@@ -192,13 +198,62 @@ class LabRollout:
         if ok:
             agents = rejoin(self.state, self.plan, node.name)
             self.event(node.name, "probed", why + (f"; {len(agents)} lab agents registered and logged in again" if agents else ""))
-        for proxy, set_id, uri in routes:  # back in rotation whatever the probe said: the dispatcher's own probes decide then
-            self._kamcmd(proxy, "dispatcher.set_state", "a", str(set_id), uri)
-        self.event(node.name, "back", "active in its dispatcher sets again")
-        if not ok and not rolling_back:
+        if not ok and not rolling_back:  # not back in rotation: the rollback puts it back on its previous files
+            self.event(node.name, "probe failed", why)
             self.fail(change, f"{node.name}: {why}")
-        if change.canary and not rolling_back and self.r.soak_s > 0:
-            self._soak(node, change)
+        soak = change.canary and not rolling_back and self.r.soak_s > 0
+        weighed = self._weigh(node, routes) if soak else ""
+        if not weighed:  # back in rotation (after a rollback's probe too: the dispatcher's own probes decide then)
+            for proxy, set_id, uri in routes:
+                self._kamcmd(proxy, "dispatcher.set_state", "a", str(set_id), uri)
+        self.event(node.name, "back", f"active in its dispatcher sets again{weighed}")
+        if soak:
+            try:
+                self._soak(node, change)
+            finally:
+                if weighed:
+                    self._unweigh(node, routes)
+
+    def _canary_share(self, node: Host) -> float:
+        """Each canary of a site, soaked one at a time, takes its part of the canary percent."""
+        canaries = [h for h in self.r.hosts if h.canary and h.site == node.site] or [node]
+        return self.r.canary_percent / len(canaries)
+
+    def _weigh(self, node: Host, routes: list[tuple[Host, int, str]]) -> str:
+        """Put the canary back at its canary weight in every set that holds it (Kamailio's
+        dispatcher.remove and dispatcher.add, in memory: the list file stays as deployed): the canary
+        first, it takes no call while drained, then each other node. What was set, for the event;
+        "" when a proxy refused (the caller puts the node back as rendered then)."""
+        sets = {s.id: s for s in self.plan.dispatcher_sets}
+        done = []
+        for proxy, set_id in sorted({(p.name, s): (p, s) for p, s, _ in routes}.values(), key=lambda x: (x[0].name, x[1])):
+            weights = canary_weights(sets[set_id], node.name, self._canary_share(node))
+            for d in sorted(sets[set_id].destinations, key=lambda d: d.host != node.name):
+                # each call rebuilds the proxy's list, at most one a second (reload_delta in kamailio.cfg):
+                # while a node is between its remove and its add, the set's other nodes take its calls
+                for args in (("dispatcher.remove", str(set_id), d.uri),
+                             ("dispatcher.add", str(set_id), d.uri, "0", str(d.priority), f"weight={weights[d.host]};duid={d.host}")):
+                    time.sleep(RELOAD_GAP_S)
+                    self._kamcmd(proxy, *args)
+            held = self._weights(proxy, set_id)
+            if held != weights:
+                self._unweigh(node, routes)
+                self.event(node.name, "canary weight refused", f"{proxy.name} set {set_id} holds {held}, not {weights}")
+                return ""
+            done.append(f"{weights[node.name]} of 100 in set {set_id} on {proxy.name}")
+        return f" at the canary weight: {', '.join(done)}" if done else ""
+
+    def _unweigh(self, node: Host, routes: list[tuple[Host, int, str]]) -> None:
+        """The list file's weights again: dispatcher.reload on each proxy the canary weight touched."""
+        time.sleep(RELOAD_GAP_S)
+        for proxy in {p.name: p for p, _, _ in routes}.values():
+            self._kamcmd(proxy, "dispatcher.reload")
+        self.event(node.name, "weights as rendered", "dispatcher.reload on " + ", ".join(sorted({p.name for p, _, _ in routes})))
+
+    def _weights(self, proxy: Host, set_id: int) -> dict[str, int]:
+        """duid -> weight of a set as the proxy holds it now."""
+        return {d["attrs"]["duid"]: int(d["attrs"].get("weight", 0)) for d in dispatcher_list(self.state.center, proxy.name)
+                if d["set"] == set_id and "duid" in d["attrs"]}
 
     def _probe_media(self, node: Host) -> tuple[bool, str]:
         proxies = {p.name: p for p, _, _ in self._dispatcher(node)}.values() or self.plan.hosts_of(node.site, "sip-proxy")
@@ -215,7 +270,16 @@ class LabRollout:
         down = [r[0] for r in profiles if r[3] != "RUNNING"]
         if not profiles or down:
             return False, f"SIP profiles not running: {', '.join(down) or 'none listed'}"
-        return True, f"OPTIONS answered from {', '.join(p.name for p in proxies)}; {len(profiles)} SIP profiles RUNNING"
+        # a test call pinned to the node, from its first proxy, as a carrier's call arrives there (the
+        # offer the proxy sends: SRTP where the blueprint requires it): answered, held 1 s, hung up
+        proxy = next(iter(proxies))
+        call = place_calls(self.state, self.plan, 1, 1, hold_ms=1000, audio=False, timeout_s=PIN_CALL_TIMEOUT_S,
+                           target=f"{node.address}:{MEDIA_SIP_PORT}", source=proxy.name)
+        if not call.ok:
+            why = ", ".join(f"{k} x{v}" for k, v in call.failures.items()) or "no answer"
+            return False, f"the test call pinned to it from {proxy.name} failed ({why}; SIPp's log in {call.log_dir})"
+        return True, (f"OPTIONS answered from {', '.join(p.name for p in proxies)}; {len(profiles)} SIP profiles RUNNING; "
+                      f"a test call from {proxy.name} answered in {call.response_ms['p50']:.0f} ms")
 
     def _counters(self, node: Host) -> tuple[int, int]:
         counts = external_counts(self.state, node.name)
@@ -226,7 +290,7 @@ class LabRollout:
         time.sleep(self.r.soak_s)
         calls1, failed1 = self._counters(node)
         calls, failed = calls1 - calls0, failed1 - failed0
-        share = failed / calls if calls else 0.0
+        share = failed / calls if calls else float(failed > 0)  # refused before it counted a call: all failed
         self.event(node.name, "soaked", f"{self.r.soak_s:g} s: {calls} calls in, {failed} failed ({100 * share:.2f} %)")
         if share > self.r.max_failed:
             self.fail(change, f"canary {node.name} failed {failed} of {calls} calls in its soak "
