@@ -25,7 +25,7 @@ call, and the machine itself (kernel, CPU, hypervisor, the socket and scheduler 
 inherits): most of an edge call's cost is in the kernel waking workers for packets, so the same
 switches a call cost more CPU on a machine where a switch costs more.
 
-    sudo .venv/bin/python benchmarks/edge_cps.py [BLUEPRINT] [--profiles blueprint,plain] [--json]
+    sudo .venv/bin/python benchmarks/edge_cps.py [BLUEPRINT] [--profiles blueprint,plain] [--machine-settings] [--json]
 """
 
 from __future__ import annotations
