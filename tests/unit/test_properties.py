@@ -30,7 +30,9 @@ def blueprints(draw) -> dict:
     sites = []
     for i, name in enumerate(site_names):
         kind = draw(st.sampled_from(["onprem", "cloud"]))
-        site = {"name": name, "kind": kind, "role": "primary" if i == 0 else draw(st.sampled_from(["primary", "standby", "burst"])),
+        # one standby at most: with two, each must name the primaries it takes over (standby_for)
+        roles = ["primary", "burst"] + ([] if any(s["role"] == "standby" for s in sites) else ["standby"])
+        site = {"name": name, "kind": kind, "role": "primary" if i == 0 else draw(st.sampled_from(roles)),
                 "network": {"cidr": f"10.{i + 1}.0.0/{draw(st.sampled_from([22, 23, 24]))}"},
                 "sip_proxy": {"ha": draw(st.sampled_from(["pair", "single"]))},
                 "media": {"calls_per_node": draw(st.integers(20, 400))}}
