@@ -147,7 +147,7 @@ class AwsPrices(_Book):
     load_balancer_hour: Rate
     load_balancer_capacity_unit_hour: Rate
     nat_gateway_hour: Rate
-    nat_gateway_gb: Rate
+    nat_gateway_gb: Rate  # for a layout whose hosts reach out through one: the stack's have public addresses
     vpn_connection_hour: Rate
     transfer_out_gb: Rate
     transfer_inter_region_gb: Rate

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from trunkline.cloud import aws_sites, kubernetes_sites
-from trunkline.cost import PriceBook, PriceBookError
+from trunkline.cloud.mocks import of_type
+from trunkline.cost import PriceBook, PriceBookError, Rate
 from trunkline.errors import Problem
 
 HOURS = Decimal(730)  # AWS's month
@@ -71,10 +72,6 @@ class CloudBill:
                 "notes": list(self.notes)}
 
 
-def _of(resources: list, token: str) -> list:
-    return [r for r in resources if r.type.endswith(":" + token)]
-
-
 def _carried(site) -> Decimal:
     """The share of the calls a site carries on a normal day: a standby site's traffic_share is what it
     takes in a disaster, so it carries none."""
@@ -84,7 +81,7 @@ def _carried(site) -> Decimal:
 def _bucket_days(resources: list, bucket: str, retention: int) -> tuple[int, list[tuple[int, str]]]:
     """(expiration days, [(days, class) transitions]) of a bucket's enabled whole-bucket rules."""
     expire, moves = None, []
-    for cfg in _of(resources, "s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+    for cfg in of_type(resources, "s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
         if cfg.properties.get("bucket") != bucket:
             continue
         for rule in cfg.properties.get("rules", []):
@@ -108,6 +105,9 @@ def aws_bill(plan, resources: list, book: PriceBook) -> CloudBill:
         if qty:
             lines.append(BillLine(item, qty, unit, price, qty * price * prices.rate, source))
 
+    def at(item: str, qty, unit: str, r: Rate) -> None:
+        line(item, qty, unit, r.price, r.source)
+
     def rate(field: str, kind: str) -> Decimal | None:
         rates = getattr(prices, field).rates
         if kind in rates:
@@ -119,7 +119,7 @@ def aws_bill(plan, resources: list, book: PriceBook) -> CloudBill:
     by_type: dict[str, int] = {}
     volumes: dict[str, int] = {}
     public = 0
-    for i in _of(resources, "ec2/instance:Instance"):
+    for i in of_type(resources, "ec2/instance:Instance"):
         p = i.properties
         by_type[p["instanceType"]] = by_type.get(p["instanceType"], 0) + 1
         disk = p.get("rootBlockDevice", {})
@@ -132,26 +132,21 @@ def aws_bill(plan, resources: list, book: PriceBook) -> CloudBill:
     for kind, gb in sorted(volumes.items()):
         if (price := rate("volume_gb_month", kind)) is not None:
             line(f"EBS {kind} root volumes", gb, "GB-month", price, prices.volume_gb_month.source)
-    public += len(_of(resources, "ec2/eip:Eip"))
-    line("public IPv4 addresses (elastic IPs and instances')", HOURS * public, "address-hour",
-         prices.public_ipv4_hour.price, prices.public_ipv4_hour.source)
+    public += len(of_type(resources, "ec2/eip:Eip"))
+    at("public IPv4 addresses (elastic IPs and instances')", HOURS * public, "address-hour", prices.public_ipv4_hour)
     for token, item, hourly in (("lb/loadBalancer:LoadBalancer", "network load balancers", prices.load_balancer_hour),
                                 ("ec2/natGateway:NatGateway", "NAT gateways", prices.nat_gateway_hour),
                                 ("ec2/vpnConnection:VpnConnection", "site-to-site VPN connections", prices.vpn_connection_hour)):
-        line(item, HOURS * len(_of(resources, token)), "hour", hourly.price, hourly.source)
-    lbs = len(_of(resources, "lb/loadBalancer:LoadBalancer"))
-    line("load balancer capacity units (one an hour)", HOURS * lbs, "NLCU-hour",
-         prices.load_balancer_capacity_unit_hour.price, prices.load_balancer_capacity_unit_hour.source)
-    line("KMS customer keys", len(_of(resources, "kms/key:Key")), "key-month", prices.kms_key_month.price, prices.kms_key_month.source)
-    line("Route 53 hosted zones", len(_of(resources, "route53/zone:Zone")), "zone-month",
-         prices.route53_zone_month.price, prices.route53_zone_month.source)
-    checks = _of(resources, "route53/healthCheck:HealthCheck")
-    line("Route 53 health checks", len(checks), "check-month", prices.route53_health_check_month.price,
-         prices.route53_health_check_month.source)
-    line("Route 53 fast interval (10 s)", sum(c.properties.get("requestInterval") == 10 for c in checks), "check-month",
-         prices.route53_fast_interval_month.price, prices.route53_fast_interval_month.source)
-    line("Secrets Manager secrets", len(_of(resources, "secretsmanager/secret:Secret")), "secret-month",
-         prices.secret_month.price, prices.secret_month.source)
+        at(item, HOURS * len(of_type(resources, token)), "hour", hourly)
+    lbs = len(of_type(resources, "lb/loadBalancer:LoadBalancer"))
+    at("load balancer capacity units (one an hour)", HOURS * lbs, "NLCU-hour", prices.load_balancer_capacity_unit_hour)
+    at("KMS customer keys", len(of_type(resources, "kms/key:Key")), "key-month", prices.kms_key_month)
+    at("Route 53 hosted zones", len(of_type(resources, "route53/zone:Zone")), "zone-month", prices.route53_zone_month)
+    checks = of_type(resources, "route53/healthCheck:HealthCheck")
+    at("Route 53 health checks", len(checks), "check-month", prices.route53_health_check_month)
+    at("Route 53 fast interval (10 s)", sum(c.properties.get("requestInterval") == 10 for c in checks), "check-month",
+       prices.route53_fast_interval_month)
+    at("Secrets Manager secrets", len(of_type(resources, "secretsmanager/secret:Secret")), "secret-month", prices.secret_month)
 
     # --- usage, from the plan ---
     s = plan.sizing
@@ -161,12 +156,10 @@ def aws_bill(plan, resources: list, book: PriceBook) -> CloudBill:
     kbps = Decimal(str(s.bandwidth_per_call_kbps))
     out_seconds = sum(calls * _carried(x) * Decimal(str(s.trunk_holding_s))
                       + calls * Decimal(x.seats) / seats * Decimal(s.talk_s) for x in sites)
-    line("data out to the internet (RTP to carriers and agents)", out_seconds * kbps * KBPS / GB, "GB",
-         prices.transfer_out_gb.price, prices.transfer_out_gb.source)
-    nat_gb = Decimal(0)  # the stack's hosts have public addresses: nothing goes through a NAT gateway
-    line("NAT gateway data processed", nat_gb, "GB", prices.nat_gateway_gb.price, prices.nat_gateway_gb.source)
+    at("data out to the internet (RTP to carriers and agents)", out_seconds * kbps * KBPS / GB, "GB", prices.transfer_out_gb)
+    # no NAT gateway data: the stack's hosts have public addresses, nothing goes through one
 
-    buckets = [b for b in _of(resources, "s3/bucket:Bucket") if b.name.startswith("recordings")]
+    buckets = [b for b in of_type(resources, "s3/bucket:Bucket") if b.name.startswith("recordings")]
     if buckets and s.retention_days:
         ingest_gb_day = Decimal(s.storage_bytes) / s.retention_days / GB
         objects = Decimal(s.daily_calls) * Decimal(str(s.recorded_share)) * DAYS
@@ -177,27 +170,24 @@ def aws_bill(plan, resources: list, book: PriceBook) -> CloudBill:
             for (start, cls), end in zip(edges, [d for d, _ in edges[1:]] + [expire]):
                 if (price := rate("s3_gb_month", cls)) is not None:
                     line(f"S3 {cls}: {name}", ingest_gb_day * (end - start), "GB-month", price, prices.s3_gb_month.source)
-            line(f"S3 PUT requests: {name}", objects / 1000, "1,000 requests", prices.s3_put_1000.price, prices.s3_put_1000.source)
+            at(f"S3 PUT requests: {name}", objects / 1000, "1,000 requests", prices.s3_put_1000)
             for _, cls in edges[1:]:
                 if (price := rate("s3_transition_1000", cls)) is not None:
                     line(f"S3 transitions to {cls}: {name}", objects / 1000, "1,000 requests", price, prices.s3_transition_1000.source)
-        for r in _of(resources, "s3/bucketReplicationConfig:BucketReplicationConfig"):
+        for r in of_type(resources, "s3/bucketReplicationConfig:BucketReplicationConfig"):
             month_gb = ingest_gb_day * DAYS
-            line("replication to the standby region", month_gb, "GB", prices.transfer_inter_region_gb.price,
-                 prices.transfer_inter_region_gb.source)
+            at("replication to the standby region", month_gb, "GB", prices.transfer_inter_region_gb)
             if any(rule.get("destination", {}).get("replicationTime", {}).get("status") == "Enabled"
                    for rule in r.properties.get("rules", [])):
-                line("S3 Replication Time Control", month_gb, "GB", prices.s3_replication_time_control_gb.price,
-                     prices.s3_replication_time_control_gb.source)
+                at("S3 Replication Time Control", month_gb, "GB", prices.s3_replication_time_control_gb)
         notes.append("recordings are priced in steady state, a full retention stored; the first months store less")
 
-    groups = {g.name: g for g in _of(resources, "cloudwatch/logGroup:LogGroup")}
+    groups = {g.name: g for g in of_type(resources, "cloudwatch/logGroup:LogGroup")}
     log_gb = sum((calls * _carried(x) for x in sites), Decimal(0)) * prices.log_bytes_per_call.price / GB
     if groups and log_gb:
         kept = max(int(g.properties.get("retentionInDays", 0)) for g in groups.values())
-        line("CloudWatch Logs ingested", log_gb, "GB", prices.logs_ingest_gb.price, prices.logs_ingest_gb.source)
-        line("CloudWatch Logs stored", log_gb * Decimal(kept) / DAYS, "GB-month", prices.logs_storage_gb_month.price,
-             prices.logs_storage_gb_month.source)
+        at("CloudWatch Logs ingested", log_gb, "GB", prices.logs_ingest_gb)
+        at("CloudWatch Logs stored", log_gb * Decimal(kept) / DAYS, "GB-month", prices.logs_storage_gb_month)
 
     if missing:
         raise PriceBookError([Problem(book.path, 0, 0, f"cloud.aws.{field}.rates", f"no price for {kind}, which the AWS stack uses",

@@ -47,6 +47,11 @@ def _whole(value):
     return value
 
 
+def of_type(resources: list, token: str) -> list:
+    """Resources whose type ends with `token` (e.g. 's3/bucket:Bucket')."""
+    return [r for r in resources if r.type.endswith(":" + token)]
+
+
 def bucket_name(name: str, inputs: dict) -> str:
     """A bucket's name: as the program gave it, else the one the mocks make up (AWS adds a random suffix)."""
     return inputs.get("bucket") or f"{name}-0000000"

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from trunkline.blueprint.models import parse_duration
-from trunkline.cloud.mocks import bucket_name
+from trunkline.cloud.mocks import bucket_name, of_type
 from trunkline.comply import registry
 from trunkline.comply.findings import Fail, NotApplicable, Place
 from trunkline.plan.topology import Plan
@@ -32,7 +32,7 @@ class CloudContext:
 
     def of(self, token: str) -> list:
         """Resources whose type ends with `token` (e.g. 's3/bucket:Bucket')."""
-        return [r for r in self.resources if r.type.endswith(":" + token)]
+        return of_type(self.resources, token)
 
     def attached(self, token: str, bucket) -> list:
         """The resources of type `token` that name the bucket (the stack links them by its name)."""

@@ -3,6 +3,8 @@ between sites, a point-to-point link per carrier, and a stranger that no trunk l
 
 from __future__ import annotations
 
+import functools
+
 from trunkline.paths import ROLES
 from trunkline.plan.topology import Plan
 from trunkline.targets.lab.shell import in_ns, ip, run
@@ -19,14 +21,15 @@ STRANGER = "192.0.2.66"  # the stranger namespace's address: no trunk's peer, do
 SERVER_SYSCTLS = ROLES / "common" / "files" / "60-trunkline.conf"
 
 
-def server_sysctls() -> list[str]:
-    """key=value of every setting in the common role's file."""
+@functools.cache
+def server_sysctls() -> tuple[str, ...]:
+    """key=value of every setting in the common role's file (read once: every namespace applies it)."""
     out = []
     for line in SERVER_SYSCTLS.read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep and not line.lstrip().startswith("#"):
             out.append(f"{key.strip()}={value.strip()}")
-    return out
+    return tuple(out)
 
 
 def _add_ns(state: LabState, name: str) -> None:
